@@ -1,0 +1,373 @@
+"""Machinery shared by the Captum adapters: validation, grouping, chunking, output.
+
+Errors are raised here, at the boundary, so the engine can assume valid problems.
+"""
+
+import warnings
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import torch
+from captum._utils.common import (
+    _expand_additional_forward_args,
+    _expand_target,
+    _format_additional_forward_args,
+    _select_targets,
+)
+from captum._utils.progress import progress
+from captum._utils.typing import TargetType
+from torch import Tensor, nn
+
+from captum_sigma.engine import SigmaOptions, SigmaProblem, SigmaResult, solve_sigma
+
+TensorOrTuple = Union[Tensor, Tuple[Tensor, ...]]
+
+
+def format_tensors(name: str, value: Any) -> Tuple[Tensor, ...]:
+    """Returns ``value`` as a non-empty tuple of tensors, or raises ``TypeError``."""
+    items = value if isinstance(value, tuple) else (value,)
+    if not items:
+        raise ValueError(f"{name} must not be an empty tuple")
+    for item in items:
+        if not isinstance(item, Tensor):
+            raise TypeError(
+                f"{name} must be a Tensor or a tuple of Tensors, got "
+                f"{type(item).__name__}"
+            )
+    return items
+
+
+def check_batch(name: str, tensors: Tuple[Tensor, ...]) -> int:
+    """Checks a common, non-empty batch dimension and finite values."""
+    for tensor in tensors:
+        if tensor.dim() == 0:
+            raise ValueError(f"{name} need a batch dimension, got a scalar")
+    batch = tensors[0].shape[0]
+    if batch == 0:
+        raise ValueError(f"{name} is an empty batch (dimension 0 has size 0)")
+    if any(t.shape[0] != batch for t in tensors):
+        shapes = [tuple(t.shape) for t in tensors]
+        raise ValueError(f"{name} must share the batch dimension, got shapes {shapes}")
+    for tensor in tensors:
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"{name} contain NaN or Inf values")
+    return batch
+
+
+def check_devices(name: str, tensors: Tuple[Tensor, ...], module: Any) -> None:
+    """Raises when ``tensors`` and ``module``'s parameters are on other devices."""
+    if not isinstance(module, nn.Module):
+        return
+    parameter = next(module.parameters(), None)
+    if parameter is None:
+        return
+    for tensor in tensors:
+        if tensor.device != parameter.device:
+            raise ValueError(
+                f"{name} are on {tensor.device} but the model's parameters are on "
+                f"{parameter.device}: move both to the same device"
+            )
+
+
+def make_options(**kwargs: Any) -> SigmaOptions:
+    """Builds :class:`SigmaOptions`; its checks name the offending argument."""
+    return SigmaOptions(**kwargs)
+
+
+def check_regularization(
+    regularization: Union[None, float, Tensor], output: Tensor
+) -> Optional[Tensor]:
+    """Validates ``r`` against one example's output shape."""
+    if regularization is None:
+        return None
+    if isinstance(regularization, (int, float)) and not isinstance(
+        regularization, bool
+    ):
+        regularization = torch.tensor(float(regularization))
+    if not isinstance(regularization, Tensor):
+        raise TypeError(
+            "regularization must be None, a number or a Tensor, got "
+            f"{type(regularization).__name__}"
+        )
+    example_shape = tuple(output.shape[1:])
+    try:
+        shape = torch.broadcast_shapes(regularization.shape, example_shape)
+    except RuntimeError:
+        shape = None
+    if shape != example_shape:
+        raise ValueError(
+            f"regularization of shape {tuple(regularization.shape)} does not broadcast "
+            f"to one example's output shape {example_shape}"
+        )
+    if not torch.isfinite(regularization).all() or (regularization < 0).any():
+        raise ValueError("regularization must be finite and non-negative")
+    return regularization.to(device=output.device, dtype=torch.float32)
+
+
+def check_output(output: Any, batch: int) -> Tensor:
+    """Checks that the explained output is a tensor with the batch dimension."""
+    if not isinstance(output, Tensor):
+        raise TypeError(
+            f"the forward function must return a Tensor, got {type(output).__name__}"
+        )
+    if output.dim() == 0 or output.shape[0] != batch:
+        raise ValueError(
+            f"the forward function's output (shape {tuple(output.shape)}) has no batch "
+            f"dimension of size {batch}; return one output row per example"
+        )
+    if not output.is_floating_point():
+        raise TypeError(
+            f"the forward function's output must be floating, got {output.dtype}"
+        )
+    return output
+
+
+def select_target(output: Tensor, target: TargetType) -> Tensor:
+    """Captum's target selection; any malformed target raises ``AssertionError``."""
+    try:
+        return _select_targets(output, target)
+    except (IndexError, RuntimeError, TypeError) as error:
+        raise AssertionError(
+            f"target {target!r} is not valid for output shape "
+            f"{tuple(output.shape)}: {error}"
+        ) from error
+
+
+def check_target(target: TargetType, batch: int) -> None:
+    """Per-example targets must have one entry per example (Captum asserts this)."""
+    if isinstance(target, list):
+        assert len(target) == batch, "Target list length does not match output!"
+    if isinstance(target, Tensor) and target.numel() > 1:
+        assert (
+            target.dim() == 1 and target.numel() == batch
+        ), f"Tensor target of shape {tuple(target.shape)} does not match batch {batch}"
+
+
+def expand_call(
+    target: TargetType, additional_forward_args: Optional[Tuple[Any, ...]], n: int
+) -> Tuple[TargetType, Optional[Tuple[Any, ...]]]:
+    """Repeats per-example targets and arguments ``n`` times, sample-major."""
+    if n == 1:
+        return target, additional_forward_args
+    return (
+        _expand_target(target, n),
+        _expand_additional_forward_args(additional_forward_args, n),
+    )
+
+
+def slice_batch(value: Any, start: int, end: int, batch: int) -> Any:
+    """Rows ``start:end`` of every batch-first tensor (or per-example list) in value."""
+    if isinstance(value, Tensor):
+        return (
+            value[start:end] if value.dim() > 0 and value.shape[0] == batch else value
+        )
+    if isinstance(value, list) and len(value) == batch:
+        return value[start:end]
+    if isinstance(value, tuple):
+        return tuple(slice_batch(item, start, end, batch) for item in value)
+    return value
+
+
+def format_args(additional_forward_args: Any) -> Optional[Tuple[Any, ...]]:
+    return _format_additional_forward_args(additional_forward_args)
+
+
+def default_groups(
+    inputs: Tuple[Tensor, ...], token_mask: Optional[Tensor]
+) -> Tuple[Tuple[Tensor, ...], int]:
+    """One group per position of ``(B, T, D)`` inputs, one per element otherwise.
+
+    Positions where ``token_mask`` is 0 get id -1 (never perturbed nor scored).
+    """
+    groups, offset = [], 0
+    for inp in inputs:
+        example_shape = tuple(inp.shape[1:])
+        if inp.dim() == 3:
+            ids = torch.arange(inp.shape[1], device=inp.device).reshape(-1, 1)
+            ids = ids.expand(example_shape)
+        else:
+            ids = torch.arange(max(1, inp[0].numel()), device=inp.device)
+            ids = ids.reshape(example_shape)
+        n_ids = int(ids.max()) + 1 if ids.numel() else 0
+        groups.append((ids + offset).unsqueeze(0).expand(inp.shape).clone())
+        offset += n_ids
+    return apply_token_mask(tuple(groups), inputs, token_mask), offset
+
+
+def mask_groups(
+    feature_mask: Any, inputs: Tuple[Tensor, ...], token_mask: Optional[Tensor]
+) -> Tuple[Tuple[Tensor, ...], int]:
+    """Captum ``feature_mask`` semantics: integer ids, one id space over the tuple.
+
+    Negative ids mark elements that are never perturbed nor scored.
+    """
+    masks = format_tensors("feature_mask", feature_mask)
+    if len(masks) != len(inputs):
+        raise ValueError(
+            f"feature_mask has {len(masks)} tensors but there are {len(inputs)} inputs"
+        )
+    groups = []
+    for mask, inp in zip(masks, inputs):
+        if mask.dtype.is_floating_point or mask.dtype == torch.bool:
+            raise TypeError(f"feature_mask must hold integer ids, got {mask.dtype}")
+        if mask.dim() != inp.dim() or mask.shape[0] not in (1, inp.shape[0]):
+            raise ValueError(
+                f"feature_mask of shape {tuple(mask.shape)} does not match input of "
+                f"shape {tuple(inp.shape)} (same number of dimensions, batch 1 or "
+                f"{inp.shape[0]})"
+            )
+        try:
+            expanded = mask.to(inp.device, torch.int64).expand(inp.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"feature_mask of shape {tuple(mask.shape)} does not broadcast to "
+                f"input of shape {tuple(inp.shape)}"
+            ) from None
+        groups.append(expanded.clamp_min(-1).clone())
+    n_groups = max(int(g.max()) + 1 if g.numel() else 0 for g in groups)
+    if n_groups <= 0:
+        raise ValueError("feature_mask marks no feature (all ids are negative)")
+    return apply_token_mask(tuple(groups), inputs, token_mask), n_groups
+
+
+def apply_token_mask(
+    groups: Tuple[Tensor, ...],
+    inputs: Tuple[Tensor, ...],
+    token_mask: Optional[Tensor],
+) -> Tuple[Tensor, ...]:
+    if token_mask is None:
+        return groups
+    masked, matched = [], False
+    for group, inp in zip(groups, inputs):
+        if inp.dim() >= 2 and tuple(inp.shape[:2]) == tuple(token_mask.shape):
+            matched = True
+            keep = token_mask.to(inp.device).bool()
+            keep = keep.reshape(*keep.shape, *([1] * (inp.dim() - 2)))
+            group = torch.where(keep, group, torch.full_like(group, -1))
+        masked.append(group)
+    if not matched:
+        raise ValueError(
+            f"token_mask of shape {tuple(token_mask.shape)} matches no input's "
+            f"(batch, positions) shape {[tuple(i.shape[:2]) for i in inputs]}"
+        )
+    return tuple(masked)
+
+
+def check_token_mask(token_mask: Any, batch: int) -> Optional[Tensor]:
+    if token_mask is None:
+        return None
+    if not isinstance(token_mask, Tensor):
+        raise TypeError(f"token_mask must be a Tensor, got {type(token_mask).__name__}")
+    if token_mask.dim() != 2 or token_mask.shape[0] != batch:
+        raise ValueError(
+            f"token_mask must have shape (batch={batch}, positions), got "
+            f"{tuple(token_mask.shape)}"
+        )
+    return token_mask.bool()
+
+
+@contextmanager
+def isolated_rng_and_grad(tensors: Sequence[Tensor]) -> Iterator[None]:
+    """Leaves the caller's global RNG untouched and enables grad for the solve."""
+    devices = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices), torch.enable_grad():
+        yield
+
+
+def warn_if_training(module: Any) -> None:
+    """Warns when a dropout module of the model is in training mode."""
+    if isinstance(module, nn.Module) and any(
+        isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0
+        for m in module.modules()
+    ):
+        warnings.warn(
+            "the model is in training mode: dropout adds its own noise to every "
+            "forward pass; call model.eval() for reproducible sigma attributions",
+            stacklevel=3,
+        )
+
+
+ChunkSolver = Callable[[int, int], Tuple[SigmaProblem, Tensor]]
+
+
+def solve_in_chunks(
+    batch: int,
+    chunk_size: int,
+    build: ChunkSolver,
+    options: SigmaOptions,
+    show_progress: bool,
+    desc: str,
+) -> List[Tuple[SigmaProblem, SigmaResult]]:
+    """Solves rows ``[start, end)`` chunk by chunk; a CUDA OOM halves the chunk.
+
+    Results do not depend on the chunking (see :mod:`captum_sigma.engine.noise`), so
+    retrying with a smaller chunk returns what the larger one would have.
+    """
+    results: List[Tuple[SigmaProblem, SigmaResult]] = []
+    bar = progress(desc=desc, total=batch * options.n_steps, disable=not show_progress)
+    start = 0
+    while start < batch:
+        end = min(batch, start + chunk_size)
+        try:
+            problem, clean = build(start, end)
+            result = solve_sigma(
+                problem, options, clean=clean, on_step=partial(bar.update, end - start)
+            )
+        except torch.cuda.OutOfMemoryError:
+            if chunk_size == 1:
+                raise
+            chunk_size = max(1, chunk_size // 2)
+            torch.cuda.empty_cache()
+            continue
+        results.append((problem, result))
+        start = end
+    bar.close()
+    return results
+
+
+def chunk_size_for(internal_batch_size: Optional[int], n_rows: int, batch: int) -> int:
+    """Examples per chunk so that one forward pass sees at most the given rows."""
+    if internal_batch_size is None:
+        return batch
+    if isinstance(internal_batch_size, bool) or not isinstance(
+        internal_batch_size, int
+    ):
+        raise TypeError("internal_batch_size must be an int or None")
+    if internal_batch_size <= 0:
+        raise ValueError(
+            f"internal_batch_size must be positive, got {internal_batch_size}"
+        )
+    return max(1, internal_batch_size // n_rows)
+
+
+def concat_results(
+    results: List[Tuple[SigmaProblem, SigmaResult]],
+) -> Tuple[Tensor, Tensor, Tuple[Tensor, ...]]:
+    """Stacks the chunks' ``σ``, group sizes and group ids along the batch."""
+    sigma = torch.cat([result.sigma for _, result in results])
+    sizes = torch.cat([result.group_sizes for _, result in results])
+    n_inputs = len(results[0][0].groups)
+    groups = tuple(
+        torch.cat([problem.groups[i] for problem, _ in results])
+        for i in range(n_inputs)
+    )
+    return sigma, sizes, groups
+
+
+def scores_in_input_shape(
+    sigma: Tensor, groups: Tuple[Tensor, ...], scale: float, dtype: torch.dtype
+) -> Tuple[Tensor, ...]:
+    """Every element of group ``g`` holds ``log(scale / σ_g)``; 0 where id is -1."""
+    score = torch.nan_to_num(torch.log(scale / sigma), nan=0.0)
+    score = torch.cat([score.new_zeros(score.shape[0], 1), score], dim=1)
+    out = []
+    for group in groups:
+        flat = group.reshape(group.shape[0], -1) + 1
+        out.append(torch.gather(score, 1, flat).reshape(group.shape).to(dtype))
+    return tuple(out)
+
+
+def group_scores(sigma: Tensor, sizes: Tensor, scale: float) -> Tensor:
+    """``|g| · log(scale / σ_g)`` per group, shape ``(B, n_groups)``; 0 if absent."""
+    return torch.nan_to_num(sizes * torch.log(scale / sigma), nan=0.0)

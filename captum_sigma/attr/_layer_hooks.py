@@ -1,0 +1,84 @@
+"""Forward hooks that make a layer return given tensors and stop at an explained layer.
+
+Captum's ``_forward_layer_eval`` captures a layer's activations but has no way to
+*replace* them for a forward pass or to *stop* the forward pass at a later module, so
+these two small context managers are written here. Every hook is removed in a
+``finally`` block, also when the forward pass raises.
+"""
+
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+from torch import Tensor, nn
+
+__all__ = ["StopForward", "replaced_activations", "explained_output"]
+
+
+class StopForward(Exception):
+    """Raised by the explained layer's hook to end the forward pass early."""
+
+
+def _replace_tensors(original: Any, replacement: Tuple[Tensor, ...]) -> Any:
+    if isinstance(original, Tensor):
+        return replacement[0]
+    items, position = [], 0
+    for item in original:
+        if isinstance(item, Tensor):
+            items.append(replacement[position])
+            position += 1
+        else:
+            items.append(item)
+    return type(original)(items) if isinstance(original, tuple) else items
+
+
+@contextmanager
+def replaced_activations(
+    layer: nn.Module,
+    replacement: Optional[Tuple[Tensor, ...]],
+    attribute_to_layer_input: bool,
+) -> Iterator[None]:
+    """While active, ``layer`` outputs (or receives) ``replacement``; None = no-op."""
+    if replacement is None:
+        yield
+        return
+    if attribute_to_layer_input:
+
+        def pre_hook(module: nn.Module, inputs: Tuple[Any, ...]) -> Tuple[Any, ...]:
+            return _replace_tensors(inputs, replacement)
+
+        handle = layer.register_forward_pre_hook(pre_hook)
+    else:
+
+        def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
+            return _replace_tensors(output, replacement)
+
+        handle = layer.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def explained_output(layer: Optional[nn.Module]) -> Iterator[Dict[str, Tensor]]:
+    """Captures ``layer``'s output (its first tensor) and stops the forward there.
+
+    Yields a dict whose ``"output"`` entry is set when the layer has run; the caller
+    catches :class:`StopForward`.
+    """
+    store: Dict[str, Tensor] = {}
+    if layer is None:
+        yield store
+        return
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        if not isinstance(output, Tensor):
+            output = next(item for item in output if isinstance(item, Tensor))
+        store["output"] = output
+        raise StopForward
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield store
+    finally:
+        handle.remove()

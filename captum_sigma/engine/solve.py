@@ -1,0 +1,342 @@
+"""The sigma solver: initialisation, the Adam loop, selection of the result.
+
+Batching is exact: Adam is element-wise and every example owns its parameters ``ρ``,
+so one Adam on the *sum* of the per-example losses follows each example's own
+trajectory. Each example keeps its own means, padding masks and selection state, and
+the noise is shared across the batch (:mod:`captum_sigma.engine.noise`), so an
+example's result does not depend on what else is in the batch.
+
+This module is plain torch and knows nothing of Captum.
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from captum_sigma.engine.noise import positional_normal
+from captum_sigma.engine.problem import SigmaProblem
+
+__all__ = [
+    "SigmaOptions",
+    "SigmaResult",
+    "REFERENCE_OPTIONS",
+    "SELECTIONS",
+    "INITS",
+    "solve_sigma",
+]
+
+SELECTIONS = ("average", "final", "best_loss")
+INITS = ("linearized", "constant", "random")
+
+#: Upper bound of the warm start's ``σ / scale``: the closed form is clipped below the
+#: cap so that ``ρ = logit(σ / scale)`` stays finite and can still move.
+_WARM_START_MAX_FRACTION = 0.95
+
+
+@dataclass(frozen=True)
+class SigmaOptions:
+    """Hyper-parameters of the sigma optimisation.
+
+    Attributes:
+        n_steps: Adam steps.
+        lr: Adam learning rate (torch defaults otherwise, as in the reference).
+        n_samples: Noise draws per step (the expectation is a mean over them).
+        scale: Upper bound of ``σ`` (``σ = scale · sigmoid(ρ)``).
+        rate: Weight of the entropy term.
+        seed: Seed of every random stream (initialisation, noise, warm start).
+        selection: ``"average"`` (mean of ``ρ`` over the second half of the
+            iterates), ``"final"`` (last iterate) or ``"best_loss"`` (the reference:
+            the parameters after the step whose single-sample loss was lowest).
+        init: ``"linearized"`` (closed-form optimum of the small-noise linearisation
+            of the loss, from ``warm_start_probes`` vector-Jacobian products),
+            ``"constant"`` (``σ = scale / 2``) or ``"random"`` (``ρ ~ N(0, 1)``, the
+            reference).
+        warm_start_probes: Random output directions used by the linearised start.
+        antithetic: Pair every noise draw ``ε`` with ``−ε`` (needs even
+            ``n_samples``).
+    """
+
+    n_steps: int = 50
+    lr: float = 0.05
+    n_samples: int = 1
+    scale: float = 0.5
+    rate: float = 0.1
+    seed: int = 0
+    selection: str = "average"
+    init: str = "linearized"
+    warm_start_probes: int = 8
+    antithetic: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("n_steps", "n_samples", "warm_start_probes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        for name in ("lr", "scale", "rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be positive and finite, got {value}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise TypeError(f"seed must be an int, got {type(self.seed).__name__}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(
+                f"selection must be one of {SELECTIONS}, got {self.selection!r}"
+            )
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.antithetic and self.n_samples % 2:
+            raise ValueError("antithetic=True needs an even n_samples")
+
+    def passes_per_example(self) -> int:
+        """Forward+backward passes of Φ per example (the cost in IG's units)."""
+        warm = self.warm_start_probes if self.init == "linearized" else 0
+        return warm + self.n_steps * self.n_samples
+
+
+#: The reference implementation's run: random init, one draw per step, 5000 Adam
+#: steps at lr 0.01, parameters of the lowest single-sample loss restored.
+REFERENCE_OPTIONS = SigmaOptions(
+    n_steps=5000,
+    lr=0.01,
+    n_samples=1,
+    selection="best_loss",
+    init="random",
+)
+
+
+@dataclass
+class SigmaResult:
+    """Solution of a :class:`SigmaProblem`.
+
+    Attributes:
+        sigma: ``(B, n_groups)`` noise scales; NaN for groups an example does not have
+            (padding).
+        group_sizes: ``(B, n_groups)`` number of input elements per group.
+        loss_history: Mean loss over the batch after every step (for diagnostics).
+    """
+
+    sigma: Tensor
+    group_sizes: Tensor
+    loss_history: List[float] = field(default_factory=list)
+
+    def scores(self, scale: float) -> Tensor:
+        """Per-element scores ``log(scale / σ)`` (nats, ≥ 0); 0 for absent groups."""
+        score = torch.log(scale / self.sigma)
+        return torch.nan_to_num(score, nan=0.0)
+
+
+def solve_sigma(
+    problem: SigmaProblem,
+    options: SigmaOptions,
+    clean: Optional[Tensor] = None,
+    on_step: Optional[Callable[[], None]] = None,
+) -> SigmaResult:
+    """Optimises ``σ`` for every example of ``problem``.
+
+    Args:
+        problem: The batch of problems.
+        options: Hyper-parameters.
+        clean: ``s = Φ(x)`` when the caller has already computed it; computed once
+            here otherwise.
+        on_step: Called after every optimisation step (e.g. to advance a progress
+            bar).
+
+    Returns:
+        The selected ``σ`` per example and group.
+    """
+    sizes = problem.group_sizes()
+    present = sizes > 0
+    if clean is None:
+        with torch.no_grad():
+            clean = problem.hidden_fn(problem.inputs, 1)
+    clean = clean.detach()
+    weights, counts = problem.element_weights(clean)
+    rho = _initial_rho(problem, options, clean, weights, counts, present)
+    rho.requires_grad_(True)
+    optimizer = torch.optim.Adam([rho], lr=options.lr)
+    tracker = _Selection(options, rho.detach())
+    history: List[float] = []
+    for step in range(options.n_steps):
+        losses = _example_losses(
+            problem, options, rho, clean, weights, counts, present, step
+        )
+        (grad,) = torch.autograd.grad(losses.sum(), [rho])
+        optimizer.zero_grad(set_to_none=True)
+        rho.grad = grad
+        optimizer.step()
+        rho.grad = None
+        tracker.update(step, rho.detach(), losses.detach())
+        history.append(float(losses.detach().mean()))
+        if on_step is not None:
+            on_step()
+    sigma = options.scale * torch.sigmoid(tracker.result())
+    sigma = torch.where(present, sigma, torch.full_like(sigma, float("nan")))
+    return SigmaResult(sigma=sigma, group_sizes=sizes, loss_history=history)
+
+
+def _example_losses(
+    problem: SigmaProblem,
+    options: SigmaOptions,
+    rho: Tensor,
+    clean: Tensor,
+    weights: Tensor,
+    counts: Tensor,
+    present: Tensor,
+    step: int,
+) -> Tensor:
+    sigma = options.scale * torch.sigmoid(rho)
+    noise = _draw_noise(problem, options, step)
+    perturbed = problem.perturb(sigma, noise)
+    hidden = problem.hidden_fn(perturbed, options.n_samples)
+    distortion = _weighted_distortion(hidden, clean, weights, counts, options.n_samples)
+    log_fraction = torch.nn.functional.logsigmoid(rho) * present
+    entropy = log_fraction.sum(1) / present.sum(1).clamp_min(1)
+    return distortion - options.rate * entropy
+
+
+def _weighted_distortion(
+    hidden: Tensor, clean: Tensor, weights: Tensor, counts: Tensor, n_samples: int
+) -> Tensor:
+    """Mean over samples and counted elements of ``(Φ(x̃) − s)² / r²`` per example."""
+    batch = clean.shape[0]
+    if hidden.shape != (n_samples * batch, *clean.shape[1:]):
+        raise RuntimeError(
+            f"the forward function returned shape {tuple(hidden.shape)} for perturbed "
+            f"inputs, expected {(n_samples * batch, *clean.shape[1:])}"
+        )
+    change = hidden.to(torch.float32).reshape(n_samples, *clean.shape) - clean.to(
+        torch.float32
+    )
+    weighted = (change**2 * weights.unsqueeze(0)).reshape(n_samples, batch, -1)
+    return weighted.sum(2).mean(0) / counts.clamp_min(1)
+
+
+def _draw_noise(
+    problem: SigmaProblem, options: SigmaOptions, step: int
+) -> Tuple[Tensor, ...]:
+    """Standard normals per input, shape ``(S, 1, d1, ...)``, shared by all examples."""
+    n_draws = options.n_samples // 2 if options.antithetic else options.n_samples
+    noise = []
+    for index, inp in enumerate(problem.inputs):
+        positions, rest = inp.shape[1], tuple(inp.shape[2:])
+        eps = positional_normal(
+            (options.seed, "noise", index, step),
+            positions,
+            (n_draws, *rest),
+            device=inp.device,
+        )
+        eps = eps.movedim(1, 0)
+        if options.antithetic:
+            eps = torch.cat([eps, -eps])
+        noise.append(eps.unsqueeze(1))
+    return tuple(noise)
+
+
+def _initial_rho(
+    problem: SigmaProblem,
+    options: SigmaOptions,
+    clean: Tensor,
+    weights: Tensor,
+    counts: Tensor,
+    present: Tensor,
+) -> Tensor:
+    shape = (problem.batch_size, problem.n_groups)
+    device = problem.device
+    if options.init == "constant":
+        return torch.zeros(shape, device=device)
+    if options.init == "random":
+        draw = positional_normal((options.seed, "init"), problem.n_groups, (), device)
+        return draw.unsqueeze(0).expand(shape).clone()
+    return _linearized_rho(problem, options, clean, weights, counts, present)
+
+
+def _linearized_rho(
+    problem: SigmaProblem,
+    options: SigmaOptions,
+    clean: Tensor,
+    weights: Tensor,
+    counts: Tensor,
+    present: Tensor,
+) -> Tensor:
+    """Closed-form optimum of the small-noise linearisation of the loss.
+
+    For small noise ``E‖(Φ(x̃) − s)/r‖² ≈ Σ_g σ_g² a_g`` with
+    ``a_g = ‖J_g / r‖²_F``; ``a_g`` is estimated as the mean over ``K`` random output
+    directions ``v`` of ``‖∂⟨v, Φ(x)·w⟩/∂x_g‖²`` (``w = 1/r`` on counted elements).
+    Minimising ``Σ_g σ_g² a_g / M − (rate / n) Σ_g log σ_g`` gives
+    ``σ_g² = rate · M / (2 n a_g)``, clipped below ``scale``.
+    """
+    n_probes = options.warm_start_probes
+    inputs = tuple(
+        torch.cat([inp] * n_probes).detach().requires_grad_(True)
+        for inp in problem.inputs
+    )
+    hidden = problem.hidden_fn(inputs, n_probes).to(torch.float32)
+    probe = positional_normal(
+        (options.seed, "probe"),
+        clean.shape[1] if clean.dim() > 1 else 1,
+        (n_probes, *clean.shape[2:]),
+        device=clean.device,
+    ).movedim(1, 0)
+    probe = probe.reshape(n_probes, 1, *clean.shape[1:])
+    root_weights = weights.sqrt().unsqueeze(0)
+    projection = (hidden.reshape(n_probes, *clean.shape) * root_weights * probe).sum()
+    if projection.requires_grad:
+        grads = torch.autograd.grad(projection, inputs, allow_unused=True)
+    else:  # Φ does not depend on the inputs at all
+        grads = (None,) * len(inputs)
+    sensitivity = torch.zeros(
+        problem.batch_size, problem.n_groups + 1, device=clean.device
+    )
+    for grad, group in zip(grads, problem.groups):
+        if grad is None:
+            continue
+        squared = grad.to(torch.float32).reshape(n_probes, *group.shape) ** 2
+        squared = squared.mean(0).reshape(problem.batch_size, -1)
+        sensitivity.scatter_add_(1, group.reshape(problem.batch_size, -1) + 1, squared)
+    sensitivity = sensitivity[:, 1:]
+    n_present = present.sum(1, keepdim=True).clamp_min(1)
+    sigma_squared = options.rate * counts.unsqueeze(1) / (2 * n_present * sensitivity)
+    fraction = sigma_squared.sqrt() / options.scale
+    fraction = torch.nan_to_num(fraction, nan=_WARM_START_MAX_FRACTION)
+    fraction = fraction.clamp(1e-6, _WARM_START_MAX_FRACTION)
+    return torch.logit(fraction).detach()
+
+
+class _Selection:
+    """Tracks the iterate to return, per example, under the chosen rule."""
+
+    def __init__(self, options: SigmaOptions, rho: Tensor) -> None:
+        self.rule = options.selection
+        self.first_averaged = options.n_steps // 2
+        self.current = rho.clone()
+        self.total = torch.zeros_like(rho)
+        self.n_averaged = 0
+        self.best = rho.clone()
+        self.best_loss = torch.full(
+            rho.shape[:1], float("inf"), device=rho.device, dtype=torch.float32
+        )
+
+    def update(self, step: int, rho: Tensor, losses: Tensor) -> None:
+        self.current = rho
+        if self.rule == "average" and step >= self.first_averaged:
+            self.total += rho
+            self.n_averaged += 1
+        elif self.rule == "best_loss":
+            improved = losses < self.best_loss
+            self.best_loss = torch.where(improved, losses, self.best_loss)
+            self.best = torch.where(improved.unsqueeze(1), rho, self.best)
+
+    def result(self) -> Tensor:
+        if self.rule == "average" and self.n_averaged:
+            return self.total / self.n_averaged
+        if self.rule == "best_loss":
+            return self.best
+        return self.current
