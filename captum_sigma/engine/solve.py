@@ -11,7 +11,7 @@ This module is plain torch and knows nothing of Captum.
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -94,6 +94,11 @@ class SigmaOptions:
         if self.antithetic and self.n_samples % 2:
             raise ValueError("antithetic=True needs an even n_samples")
 
+    def attribute_kwargs(self) -> Dict[str, Any]:
+        """These options as keyword arguments of ``attribute``."""
+        names = ("n_steps", "lr", "n_samples", "scale", "rate", "seed", "selection")
+        return {name: getattr(self, name) for name in names + ("init",)}
+
     def passes_per_example(self) -> int:
         """Forward+backward passes of Φ per example (the cost in IG's units)."""
         warm = self.warm_start_probes if self.init == "linearized" else 0
@@ -162,7 +167,7 @@ def solve_sigma(
     rho.requires_grad_(True)
     optimizer = torch.optim.Adam([rho], lr=options.lr)
     tracker = _Selection(options, rho.detach())
-    history: List[float] = []
+    history: List[Tensor] = []  # kept on the device: no host sync per step
     for step in range(options.n_steps):
         losses = _example_losses(
             problem, options, rho, clean, weights, counts, present, step
@@ -173,12 +178,14 @@ def solve_sigma(
         optimizer.step()
         rho.grad = None
         tracker.update(step, rho.detach(), losses.detach())
-        history.append(float(losses.detach().mean()))
+        history.append(losses.detach().mean())
         if on_step is not None:
             on_step()
     sigma = options.scale * torch.sigmoid(tracker.result())
     sigma = torch.where(present, sigma, torch.full_like(sigma, float("nan")))
-    return SigmaResult(sigma=sigma, group_sizes=sizes, loss_history=history)
+    return SigmaResult(
+        sigma=sigma, group_sizes=sizes, loss_history=torch.stack(history).tolist()
+    )
 
 
 def _example_losses(

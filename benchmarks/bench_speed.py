@@ -1,0 +1,312 @@
+"""Speed of sigma against the reference loop and LayerIntegratedGradients.
+
+One run, one machine, side by side: (a) the reference implementation's one-sentence
+loop (5000 steps, one noise draw each, noise from the global RNG on the CPU, a
+``loss.backward()`` that also fills the model's weight gradients; timed over a few
+hundred steps and extrapolated to 5000), (b) LayerIntegratedGradients with
+n_steps=50, (c) LayerSigmaAttribution with its defaults, (d) other sigma settings.
+A BERT classifier with random weights (bert-base shape in the full mode), token
+lengths mixed between 8 and 48 with padding and attention mask, batches 1, 64 and
+256, in fp32, TF32 and bf16 autocast (σ and the loss stay in fp32).
+
+    python benchmarks/bench_speed.py --quick      # CPU smoke run, tiny model
+    python benchmarks/bench_speed.py              # full run (GPU)
+
+Prints a table and writes benchmarks/results/bench_speed_<device>.json.
+"""
+
+import argparse
+import contextlib
+import math
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+from _common import (
+    machine,
+    peak_memory_mb,
+    print_table,
+    reset_peak_memory,
+    save_results,
+    timed,
+)
+from captum.attr import LayerIntegratedGradients
+from transformers import BertConfig, BertForSequenceClassification
+
+from captum_sigma import LayerSigmaAttribution, SigmaOptions
+
+BERT_BASE = dict(
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+)
+TINY = dict(
+    hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128
+)
+
+
+def build_model(config: Dict[str, int], device: torch.device) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(
+        BertConfig(
+            vocab_size=30522, max_position_embeddings=512, num_labels=2, **config
+        )
+    )
+    return model.to(device).eval()
+
+
+def make_batch(batch: int, device: torch.device, seed: int = 0):
+    """Random token ids, lengths uniform in 8..48, right-padded, [CLS] … [SEP]."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(8, 49, (batch,), generator=generator)
+    width = int(lengths.max())
+    ids = torch.randint(1000, 30000, (batch, width), generator=generator)
+    positions = torch.arange(width).unsqueeze(0)
+    mask = (positions < lengths.unsqueeze(1)).long()
+    ids = ids * mask
+    ids[:, 0] = 101
+    ids[torch.arange(batch), lengths - 1] = 102
+    return ids.to(device), mask.to(device)
+
+
+def precision_context(precision: str, device: torch.device):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def set_tf32(enabled: bool) -> None:
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
+def forward_for(model, precision: str, device: torch.device) -> Callable:
+    def forward(ids, mask):
+        with precision_context(precision, device):
+            return model(input_ids=ids, attention_mask=mask).logits.float()
+
+    return forward
+
+
+def reference_loop_step_time(model, precision, device, n_steps: int) -> float:
+    """Seconds per step of the reference's one-sentence loop."""
+    ids, mask = make_batch(1, device, seed=1)
+    embeddings = model.bert.embeddings
+    with torch.no_grad():
+        x = embeddings(input_ids=ids)
+    forward = forward_for(model, precision, device)
+    state: Dict[str, torch.Tensor] = {}
+
+    def replace(module, inputs, output):
+        return state["x"]
+
+    with torch.no_grad():
+        s = forward(ids, mask)
+    rho = torch.randn(x.shape[1], device=device).requires_grad_(True)
+    optimizer = torch.optim.Adam([rho], lr=0.01)
+    handle = embeddings.register_forward_hook(replace)
+
+    def loop():
+        best = math.inf
+        for _ in range(n_steps):
+            optimizer.zero_grad()
+            noise = torch.randn(x.shape).to(device)  # reference: CPU global RNG
+            sigma = 0.5 * torch.sigmoid(rho)
+            state["x"] = x + sigma.reshape(1, -1, 1) * noise
+            out = forward(ids, mask)
+            loss = ((out - s) ** 2).mean() / (s**2).mean()
+            loss = loss - 0.1 * torch.log(torch.sigmoid(rho)).mean()
+            loss.backward()  # the reference also fills the weights' .grad
+            optimizer.step()
+            if loss.item() < best:
+                best = loss.item()
+
+    try:
+        loop_seconds = timed(loop, device)
+    finally:
+        handle.remove()
+        model.zero_grad(set_to_none=True)
+    return loop_seconds / n_steps
+
+
+def ig_seconds(model, precision, device, ids, mask, internal_batch_size) -> float:
+    ig = LayerIntegratedGradients(
+        forward_for(model, precision, device), model.bert.embeddings
+    )
+    baseline = torch.where((ids == 101) | (ids == 102), ids, torch.zeros_like(ids))
+    return timed(
+        lambda: ig.attribute(
+            ids,
+            baselines=baseline,
+            target=1,
+            additional_forward_args=(mask,),
+            n_steps=50,
+            internal_batch_size=internal_batch_size,
+        ),
+        device,
+    )
+
+
+def sigma_seconds(model, precision, device, ids, mask, options, internal_batch_size):
+    sigma = LayerSigmaAttribution(
+        forward_for(model, precision, device), model.bert.embeddings
+    )
+    return timed(
+        lambda: sigma.attribute(
+            ids,
+            target=1,
+            additional_forward_args=(mask,),
+            token_mask=mask,
+            internal_batch_size=internal_batch_size,
+            **options.attribute_kwargs(),
+        ),
+        device,
+    )
+
+
+def sigma_settings(quick: bool) -> Dict[str, SigmaOptions]:
+    settings = {
+        "sigma default": SigmaOptions(),
+        "sigma 100 steps x 2 draws": SigmaOptions(
+            n_steps=100, n_samples=2, lr=0.1, init="constant"
+        ),
+    }
+    return settings
+
+
+def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
+    device = torch.device(args.device)
+    model = build_model(TINY if args.quick else BERT_BASE, device)
+    precisions = (
+        ["fp32"] if args.quick or device.type == "cpu" else ["fp32", "tf32", "bf16"]
+    )
+    rows: List[Dict[str, Any]] = []
+    for precision in precisions:
+        set_tf32(precision == "tf32")
+        reset_peak_memory(device)
+        step = reference_loop_step_time(model, precision, device, args.reference_steps)
+        rows.append(
+            dict(
+                precision=precision,
+                method="reference loop",
+                batch=1,
+                seconds_per_sentence=step * 5000,
+                passes_per_sentence=5000,
+                peak_mb=peak_memory_mb(device),
+                note=f"{args.reference_steps} steps timed, x5000",
+            )
+        )
+        for batch in args.batches:
+            ids, mask = make_batch(batch, device)
+            reset_peak_memory(device)
+            seconds = ig_seconds(model, precision, device, ids, mask, args.ig_rows)
+            rows.append(
+                dict(
+                    precision=precision,
+                    method="LayerIG n_steps=50",
+                    batch=batch,
+                    seconds_per_sentence=seconds / batch,
+                    passes_per_sentence=50,
+                    peak_mb=peak_memory_mb(device),
+                )
+            )
+            for name, options in sigma_settings(args.quick).items():
+                reset_peak_memory(device)
+                seconds = sigma_seconds(
+                    model, precision, device, ids, mask, options, args.sigma_rows
+                )
+                rows.append(
+                    dict(
+                        precision=precision,
+                        method=name,
+                        batch=batch,
+                        seconds_per_sentence=seconds / batch,
+                        passes_per_sentence=options.passes_per_example(),
+                        peak_mb=peak_memory_mb(device),
+                    )
+                )
+    set_tf32(False)
+    add_ratios(rows)
+    return rows
+
+
+def add_ratios(rows: List[Dict[str, Any]]) -> None:
+    """Per-sentence time relative to IG and throughput relative to the reference."""
+    for row in rows:
+        ig = next(
+            (
+                r
+                for r in rows
+                if r["method"] == "LayerIG n_steps=50"
+                and r["batch"] == row["batch"]
+                and r["precision"] == row["precision"]
+            ),
+            None,
+        )
+        reference = next(
+            r
+            for r in rows
+            if r["method"] == "reference loop" and r["precision"] == row["precision"]
+        )
+        if ig is not None:
+            row["x_IG_time"] = row["seconds_per_sentence"] / ig["seconds_per_sentence"]
+        row["x_reference_throughput"] = (
+            reference["seconds_per_sentence"] / row["seconds_per_sentence"]
+        )
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="CPU smoke run on a tiny model"
+    )
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--batches", type=int, nargs="+", default=None)
+    parser.add_argument("--reference-steps", type=int, default=None)
+    parser.add_argument(
+        "--ig-rows",
+        type=int,
+        default=None,
+        help="internal_batch_size of IG (rows per pass)",
+    )
+    parser.add_argument(
+        "--sigma-rows",
+        type=int,
+        default=None,
+        help="internal_batch_size of sigma (rows per pass)",
+    )
+    parser.add_argument(
+        "--no-save", action="store_true", help="print only (smoke tests)"
+    )
+    args = parser.parse_args(argv)
+    if args.device is None:
+        args.device = "cuda" if torch.cuda.is_available() and not args.quick else "cpu"
+    if args.batches is None:
+        args.batches = [1, 8] if args.quick else [1, 64, 256]
+    if args.reference_steps is None:
+        args.reference_steps = 20 if args.quick else 200
+    if args.device == "cpu":
+        torch.set_num_threads(1)
+    rows = run(args)
+    print_table(
+        rows,
+        [
+            "precision",
+            "method",
+            "batch",
+            "seconds_per_sentence",
+            "passes_per_sentence",
+            "x_IG_time",
+            "x_reference_throughput",
+            "peak_mb",
+        ],
+    )
+    if args.no_save:
+        return
+    name = "bench_speed_quick" if args.quick else f"bench_speed_{args.device}"
+    path = save_results(name, {"machine": machine(), "args": vars(args), "rows": rows})
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()

