@@ -43,3 +43,46 @@ def padded_ids():
     mask[1, 6:] = 0
     mask[2, 3:] = 0
     return ids * mask, mask
+
+
+#: The tiny saved model's vocabulary after the special tokens.
+TINY_WORDS = [
+    "good",
+    "bad",
+    "film",
+    "the",
+    "plot",
+    "is",
+    "not",
+    ".",
+    "<",
+    ">",
+    "script",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random BERT classifier and WordPiece tokenizer saved like a HF model."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+    from transformers.utils import logging as hf_logging
+
+    torch.manual_seed(0)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: index for index, token in enumerate(specials + TINY_WORDS)}
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
+    folder = tmp_path_factory.mktemp("tiny-model")
+    hf_logging.disable_progress_bar()
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    BertTokenizer(vocab=vocab, model_max_length=32).save_pretrained(folder)
+    hf_logging.enable_progress_bar()
+    return folder

@@ -76,6 +76,8 @@ class SigmaAttribution(PerturbationAttribution):
         show_progress: bool = False,
         selection: str = SigmaOptions.selection,
         init: str = SigmaOptions.init,
+        warm_start_probes: int = SigmaOptions.warm_start_probes,
+        warm_start_rounds: int = SigmaOptions.warm_start_rounds,
         token_mask: Optional[Tensor] = None,
     ) -> Union[Tensor, Tuple[Tensor, ...], Tuple[Any, Tensor]]:
         r"""
@@ -122,6 +124,11 @@ class SigmaAttribution(PerturbationAttribution):
                 (the reference). Default: "average"
             init (str, optional): ``"linearized"``, ``"constant"`` or ``"random"``
                 (the reference). Default: "linearized"
+            warm_start_probes (int, optional): Vector-Jacobian products per round
+                of the linearised start (forward+backward passes). Default: 8
+            warm_start_rounds (int, optional): Rounds of the linearised start;
+                later rounds linearise at noisy points of the current σ.
+                Default: 1
             token_mask (Tensor, optional): (B, T) mask of real tokens for inputs of
                 shape (B, T, ...): padded positions are never perturbed nor scored and
                 are left out of the loss of a per-position output. Default: None
@@ -162,6 +169,8 @@ class SigmaAttribution(PerturbationAttribution):
             seed=seed,
             selection=selection,
             init=init,
+            warm_start_probes=warm_start_probes,
+            warm_start_rounds=warm_start_rounds,
         )
         if feature_mask is None:
             groups, n_groups = common.default_groups(formatted, mask)

@@ -11,7 +11,7 @@ This module is plain torch and knows nothing of Captum.
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -54,7 +54,10 @@ class SigmaOptions:
             of the loss, from ``warm_start_probes`` vector-Jacobian products),
             ``"constant"`` (``σ = scale / 2``) or ``"random"`` (``ρ ~ N(0, 1)``, the
             reference).
-        warm_start_probes: Random output directions used by the linearised start.
+        warm_start_probes: Random output directions (vector-Jacobian products) per
+            round of the linearised start.
+        warm_start_rounds: Rounds of the linearised start; rounds after the first
+            take the Jacobian at noisy points of the current ``σ``.
         antithetic: Pair every noise draw ``ε`` with ``−ε`` (needs even
             ``n_samples``).
     """
@@ -68,10 +71,11 @@ class SigmaOptions:
     selection: str = "average"
     init: str = "linearized"
     warm_start_probes: int = 8
+    warm_start_rounds: int = 1
     antithetic: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("n_steps", "n_samples", "warm_start_probes"):
+        for name in ("n_steps", "n_samples", "warm_start_probes", "warm_start_rounds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -97,11 +101,13 @@ class SigmaOptions:
     def attribute_kwargs(self) -> Dict[str, Any]:
         """These options as keyword arguments of ``attribute``."""
         names = ("n_steps", "lr", "n_samples", "scale", "rate", "seed", "selection")
-        return {name: getattr(self, name) for name in names + ("init",)}
+        names += ("init", "warm_start_probes", "warm_start_rounds")
+        return {name: getattr(self, name) for name in names}
 
     def passes_per_example(self) -> int:
         """Forward+backward passes of Φ per example (the cost in IG's units)."""
-        warm = self.warm_start_probes if self.init == "linearized" else 0
+        warm = self.warm_start_probes * self.warm_start_rounds
+        warm = warm if self.init == "linearized" else 0
         return warm + self.n_steps * self.n_samples
 
 
@@ -226,21 +232,26 @@ def _weighted_distortion(
 
 
 def _draw_noise(
-    problem: SigmaProblem, options: SigmaOptions, step: int
+    problem: SigmaProblem,
+    options: SigmaOptions,
+    step: Hashable,
+    n_draws: Optional[int] = None,
 ) -> Tuple[Tensor, ...]:
     """Standard normals per input, shape ``(S, 1, d1, ...)``, shared by all examples."""
-    n_draws = options.n_samples // 2 if options.antithetic else options.n_samples
+    n_draws = options.n_samples if n_draws is None else n_draws
+    antithetic = options.antithetic and n_draws % 2 == 0
+    n_independent = n_draws // 2 if antithetic else n_draws
     noise = []
     for index, inp in enumerate(problem.inputs):
         positions, rest = inp.shape[1], tuple(inp.shape[2:])
         eps = positional_normal(
             (options.seed, "noise", index, step),
             positions,
-            (n_draws, *rest),
+            (n_independent, *rest),
             device=inp.device,
         )
         eps = eps.movedim(1, 0)
-        if options.antithetic:
+        if antithetic:
             eps = torch.cat([eps, -eps])
         noise.append(eps.unsqueeze(1))
     return tuple(noise)
@@ -274,31 +285,68 @@ def _linearized_rho(
 ) -> Tensor:
     """Closed-form optimum of the small-noise linearisation of the loss.
 
-    For small noise ``E‖(Φ(x̃) − s)/r‖² ≈ Σ_g σ_g² a_g`` with
-    ``a_g = ‖J_g / r‖²_F``; ``a_g`` is estimated as the mean over ``K`` random output
-    directions ``v`` of ``‖∂⟨v, Φ(x)·w⟩/∂x_g‖²`` (``w = 1/r`` on counted elements).
+    For small noise ``E‖(Φ(x̃) − s)/r‖² ≈ Σ_g σ_g² a_g`` with ``a_g = ‖J_g / r‖²_F``.
     Minimising ``Σ_g σ_g² a_g / M − (rate / n) Σ_g log σ_g`` gives
-    ``σ_g² = rate · M / (2 n a_g)``, clipped below ``scale``.
+    ``σ_g² = rate · M / (2 n a_g)``, clipped below ``scale``. The first round takes
+    the Jacobian at the clean input; each further round takes it at noisy points
+    ``x + σ ε`` of the current ``σ`` (a statistical linearisation: the noise the
+    objective actually applies), which removes most of the first round's bias when
+    the noise is not small.
+    """
+    sigma: Optional[Tensor] = None
+    for round_index in range(options.warm_start_rounds):
+        sensitivity = _jacobian_sensitivity(
+            problem, options, clean, weights, sigma, round_index
+        )
+        n_present = present.sum(1, keepdim=True).clamp_min(1)
+        sigma_squared = (
+            options.rate * counts.unsqueeze(1) / (2 * n_present * sensitivity)
+        )
+        fraction = sigma_squared.sqrt() / options.scale
+        fraction = torch.nan_to_num(fraction, nan=_WARM_START_MAX_FRACTION)
+        fraction = fraction.clamp(1e-6, _WARM_START_MAX_FRACTION)
+        sigma = options.scale * fraction
+    assert sigma is not None
+    return torch.logit(sigma / options.scale).detach()
+
+
+def _jacobian_sensitivity(
+    problem: SigmaProblem,
+    options: SigmaOptions,
+    clean: Tensor,
+    weights: Tensor,
+    sigma: Optional[Tensor],
+    round_index: int,
+) -> Tensor:
+    """Hutchinson estimate of ``a_g = ‖J_g / r‖²_F`` per example and group.
+
+    ``a_g`` is the mean over ``K`` Rademacher output directions ``v`` of
+    ``‖∂⟨v, Φ(x)·w⟩/∂x_g‖²`` (``w = 1/r`` on counted elements), evaluated at the
+    clean input (``sigma=None``) or at one noisy point per direction.
     """
     n_probes = options.warm_start_probes
-    inputs = tuple(
-        torch.cat([inp] * n_probes).detach().requires_grad_(True)
-        for inp in problem.inputs
-    )
-    hidden = problem.hidden_fn(inputs, n_probes).to(torch.float32)
+    if sigma is None:
+        points = tuple(torch.cat([inp] * n_probes) for inp in problem.inputs)
+    else:
+        noise = _draw_noise(problem, options, ("warm", round_index), n_probes)
+        with torch.no_grad():
+            points = problem.perturb(sigma, noise)
+    points = tuple(point.detach().requires_grad_(True) for point in points)
+    hidden = problem.hidden_fn(points, n_probes).to(torch.float32)
     probe = positional_normal(
-        (options.seed, "probe"),
+        (options.seed, "probe", round_index),
         clean.shape[1] if clean.dim() > 1 else 1,
         (n_probes, *clean.shape[2:]),
         device=clean.device,
     ).movedim(1, 0)
-    probe = probe.reshape(n_probes, 1, *clean.shape[1:])
+    # Rademacher directions: a lower-variance trace estimate than Gaussian ones
+    probe = torch.sign(probe).reshape(n_probes, 1, *clean.shape[1:])
     root_weights = weights.sqrt().unsqueeze(0)
     projection = (hidden.reshape(n_probes, *clean.shape) * root_weights * probe).sum()
     if projection.requires_grad:
-        grads = torch.autograd.grad(projection, inputs, allow_unused=True)
+        grads = torch.autograd.grad(projection, points, allow_unused=True)
     else:  # Φ does not depend on the inputs at all
-        grads = (None,) * len(inputs)
+        grads = (None,) * len(points)
     sensitivity = torch.zeros(
         problem.batch_size, problem.n_groups + 1, device=clean.device
     )
@@ -308,13 +356,7 @@ def _linearized_rho(
         squared = grad.to(torch.float32).reshape(n_probes, *group.shape) ** 2
         squared = squared.mean(0).reshape(problem.batch_size, -1)
         sensitivity.scatter_add_(1, group.reshape(problem.batch_size, -1) + 1, squared)
-    sensitivity = sensitivity[:, 1:]
-    n_present = present.sum(1, keepdim=True).clamp_min(1)
-    sigma_squared = options.rate * counts.unsqueeze(1) / (2 * n_present * sensitivity)
-    fraction = sigma_squared.sqrt() / options.scale
-    fraction = torch.nan_to_num(fraction, nan=_WARM_START_MAX_FRACTION)
-    fraction = fraction.clamp(1e-6, _WARM_START_MAX_FRACTION)
-    return torch.logit(fraction).detach()
+    return sensitivity[:, 1:]
 
 
 class _Selection:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Protocol, Sequence, Set
 
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from captum_sigma.jobs.distributed import ProcessGroup
@@ -136,10 +137,20 @@ class DatasetJob:
             signal.signal(signal.SIGTERM, previous)
             summary.seconds = time.perf_counter() - start
         summary.interrupted = self.group.any(summary.interrupted)
+        self._combine_ranks(summary)
         self.group.barrier()
         if self.group.rank == 0:
             self._finish(summary)
         return summary
+
+    def _combine_ranks(self, summary: JobSummary) -> None:
+        """Totals over every rank; the job took as long as its slowest rank."""
+        items, errors, skipped = self.group.reduce(
+            [summary.items, summary.errors, summary.skipped]
+        )
+        summary.items, summary.errors = int(items), int(errors)
+        summary.skipped = int(skipped)
+        summary.seconds = self.group.reduce([summary.seconds], dist.ReduceOp.MAX)[0]
 
     # -- manifest --------------------------------------------------------------
 
@@ -181,9 +192,11 @@ class DatasetJob:
                 "status": status,
                 "world_size": self.group.world_size,
                 "last_run": {
-                    "rank0_items": summary.items,
-                    "rank0_errors": summary.errors,
-                    "rank0_seconds": round(summary.seconds, 3),
+                    "items": summary.items,
+                    "errors": summary.errors,
+                    "skipped": summary.skipped,
+                    "seconds": round(summary.seconds, 3),
+                    "sentences_per_second": round(summary.sentences_per_second, 3),
                 },
                 "merged": summary.merged,
             },

@@ -8,7 +8,7 @@ touches torch.distributed.
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Optional
+from typing import Any, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -38,13 +38,17 @@ class ProcessGroup:
 
     def any(self, flag: bool) -> bool:
         """True when ``flag`` is true on any rank."""
+        return self.reduce([1.0 if flag else 0.0], dist.ReduceOp.MAX)[0] > 0
+
+    def reduce(self, values: List[float], op: Any = dist.ReduceOp.SUM) -> List[float]:
+        """``values`` combined over every rank (sum by default)."""
         if not self.distributed:
-            return flag
-        value = torch.tensor([1.0 if flag else 0.0])
+            return list(values)
+        tensor = torch.tensor(values, dtype=torch.float64)
         if dist.get_backend() == "nccl":
-            value = value.cuda(self.local_rank)
-        dist.all_reduce(value, op=dist.ReduceOp.MAX)
-        return bool(value.item() > 0)
+            tensor = tensor.cuda(self.local_rank)
+        dist.all_reduce(tensor, op=op)
+        return tensor.tolist()
 
     def close(self) -> None:
         if self.distributed and dist.is_initialized():

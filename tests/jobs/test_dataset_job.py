@@ -36,8 +36,9 @@ class FakeExplainer:
         if any("boom" in t for t in texts):
             raise RuntimeError("cannot explain boom")
         self.explained += len(texts)
-        return [{"tokens": t.split(), "scores": [len(w) for w in t.split()]}
-                for t in texts]
+        return [
+            {"tokens": t.split(), "scores": [len(w) for w in t.split()]} for t in texts
+        ]
 
     def describe(self):
         return {"explainer": "fake"}
@@ -54,8 +55,15 @@ def read_jsonl(path):
 
 
 def run(tmp_path, explainer, out="out", **kwargs):
-    job = DatasetJob(tmp_path / "texts.txt", tmp_path / out, explainer,
-                     batch_size=4, bucket_batches=2, show_progress=False, **kwargs)
+    job = DatasetJob(
+        tmp_path / "texts.txt",
+        tmp_path / out,
+        explainer,
+        batch_size=4,
+        bucket_batches=2,
+        show_progress=False,
+        **kwargs,
+    )
     return job.run()
 
 
@@ -72,11 +80,19 @@ def test_results_in_input_order_and_complete(tmp_path):
 
 
 def test_bad_rows_go_to_the_errors_file(tmp_path):
-    lines = [b"good one", b"", b"bad \xff\xfe bytes", b"a b c d e f g h i j k l m",
-             b"boom here", b"good two"]
+    lines = [
+        b"good one",
+        b"",
+        b"bad \xff\xfe bytes",
+        b"a b c d e f g h i j k l m",
+        b"boom here",
+        b"good two",
+    ]
     (tmp_path / "texts.txt").write_bytes(b"\n".join(lines) + b"\n")
     summary = run(tmp_path, FakeExplainer())
-    errors = {r["index"]: r["error"] for r in read_jsonl(tmp_path / "out" / "errors.jsonl")}
+    errors = {
+        r["index"]: r["error"] for r in read_jsonl(tmp_path / "out" / "errors.jsonl")
+    }
     assert set(errors) == {1, 2, 3, 4}
     assert "empty" in errors[1]
     assert "undecodable" in errors[2]
@@ -91,20 +107,27 @@ def test_jsonl_and_csv_inputs(tmp_path):
     (tmp_path / "t.jsonl").write_text(
         '{"id": "a", "text": "first text"}\nnot json\n{"id": "c", "body": "x"}\n'
     )
-    job = DatasetJob(tmp_path / "t.jsonl", tmp_path / "j", FakeExplainer(),
-                     show_progress=False)
+    job = DatasetJob(
+        tmp_path / "t.jsonl", tmp_path / "j", FakeExplainer(), show_progress=False
+    )
     job.run()
     assert [r["id"] for r in read_jsonl(tmp_path / "j" / "results.jsonl")] == ["a"]
     errors = read_jsonl(tmp_path / "j" / "errors.jsonl")
     assert [e["index"] for e in errors] == [1, 2]
     (tmp_path / "t.csv").write_text('id,review\nx1,"good, with comma"\nx2,\n')
-    job = DatasetJob(tmp_path / "t.csv", tmp_path / "c", FakeExplainer(),
-                     text_field="review", show_progress=False)
+    job = DatasetJob(
+        tmp_path / "t.csv",
+        tmp_path / "c",
+        FakeExplainer(),
+        text_field="review",
+        show_progress=False,
+    )
     job.run()
     assert read_jsonl(tmp_path / "c" / "results.jsonl")[0]["text"] == "good, with comma"
     with pytest.raises(ValueError, match="--text-field"):
-        DatasetJob(tmp_path / "t.csv", tmp_path / "d", FakeExplainer(),
-                   show_progress=False).run()
+        DatasetJob(
+            tmp_path / "t.csv", tmp_path / "d", FakeExplainer(), show_progress=False
+        ).run()
 
 
 def test_crash_then_resume_recomputes_nothing_and_loses_nothing(tmp_path):

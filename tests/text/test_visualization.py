@@ -1,0 +1,88 @@
+"""captum_sigma.visualization: normalisation, records, escaped HTML, figures."""
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from captum_sigma import visualization as vis
+
+
+def test_normalize_scores_max_and_minmax():
+    assert vis.normalize_scores([1.0, 2.0, 4.0]) == pytest.approx([0.25, 0.5, 1.0])
+    assert vis.normalize_scores([-2.0, 1.0]) == pytest.approx([-1.0, 0.5])
+    assert vis.normalize_scores([1.0, 2.0, 5.0], "minmax") == pytest.approx(
+        [0.0, 0.25, 1.0]
+    )
+    assert vis.normalize_scores([0.0, 0.0]) == [0.0, 0.0]
+    assert vis.normalize_scores([3.0, 3.0], "minmax") == [1.0, 1.0]
+    assert vis.normalize_scores(torch.tensor([float("nan"), 2.0])) == [0.0, 1.0]
+    assert vis.normalize_scores([]) == []
+    with pytest.raises(ValueError, match="method"):
+        vis.normalize_scores([1.0], "softmax")
+
+
+def test_make_record_checks_lengths_and_defaults():
+    record = vis.make_record(["a", "b"], [1.0, 3.0])
+    assert record.word_attributions.tolist() == pytest.approx([1 / 3, 1.0])
+    assert record.attr_score == pytest.approx(4.0)
+    assert record.pred_class == "" and record.true_class == ""
+    raw = vis.make_record(["a", "b"], [1.0, 3.0], normalize=False)
+    assert raw.word_attributions.tolist() == [1.0, 3.0]
+    with pytest.raises(ValueError, match="scores"):
+        vis.make_record(["a"], [1.0, 2.0])
+
+
+def test_records_to_html_escapes_tokens_captions_labels_and_notes():
+    record = vis.make_record(
+        ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"],
+        [1.0, -1.0],
+        pred_prob=0.75,
+        pred_class="<b>p</b>",
+        true_class="<i>t</i>",
+        attr_class="<u>a</u>",
+    )
+    page = vis.records_to_html(
+        [record],
+        title="</title><script>x</script>",
+        captions=["<script>caption</script>"],
+        token_notes=[['"><script>', "<img>"]],
+    )
+    lowered = page.lower()
+    assert "<script" not in lowered and "<img" not in lowered
+    for raw in ("<b>p", "<i>t", "<u>a"):
+        assert raw not in page
+    assert 'title="&quot;&gt;&lt;script&gt;"' in page
+    assert "&lt;b&gt;p&lt;/b&gt; (0.75)" in page
+    assert "hsl(0, 75%" in page  # negative score coloured red, as captum
+
+
+def test_records_to_html_checks_parallel_lists():
+    record = vis.make_record(["a"], [1.0])
+    with pytest.raises(ValueError, match="captions"):
+        vis.records_to_html([record], captions=["x", "y"])
+    with pytest.raises(ValueError, match="token_notes"):
+        vis.records_to_html([record], token_notes=[["x", "y"]])
+
+
+def test_plot_words_layers_shape_and_errors(tmp_path):
+    figure = vis.plot_words_layers(["a", "b", "c"], [1, 2], [[1, 2, 3], [3, 2, 1]])
+    assert isinstance(figure, Figure)
+    figure.savefig(tmp_path / "layers.png")
+    with pytest.raises(ValueError, match="matrix"):
+        vis.plot_words_layers(["a", "b"], [1, 2], [[1, 2, 3], [3, 2, 1]])
+
+
+def test_plot_token_scores_checks_lengths():
+    with pytest.raises(ValueError, match="scores"):
+        vis.plot_token_scores(["a"], [1.0, 2.0])
+    with pytest.raises(ValueError, match="per_row"):
+        vis.plot_token_scores(["a"], [1.0], per_row=0)
+
+
+def test_format_token_table():
+    table = vis.format_token_table(["a", "tab\t"], [1.0, 2.0], [0.3, 0.1])
+    lines = table.splitlines()
+    assert len(lines) == 3 and "sigma" in lines[0]
+    assert "tab\\t" in lines[2] and lines[2].endswith("#" * 20)
+    with pytest.raises(ValueError, match="one value per token"):
+        vis.format_token_table(["a"], [1.0], [0.1, 0.2])
