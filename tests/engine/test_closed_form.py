@@ -94,3 +94,16 @@ def test_best_loss_selection_biases_important_words_upward():
     averaged_error = (averaged / closed_form - 1).abs().mean()
     assert best_error > 0.02
     assert averaged_error < best_error
+
+
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_warm_start_alone_is_exact_for_a_linear_model(rounds):
+    """J is constant: every linearisation round gives the closed form."""
+    weights = torch.tensor([10.0, 20.0, 5.0, -20.0, -10.0])
+    problem, closed_form = linear_problem(weights, length=2, dim=64)
+    options = SigmaOptions(
+        scale=1.0, n_steps=1, lr=1e-9, warm_start_rounds=rounds, warm_start_probes=4
+    )
+    sigma = solve_sigma(problem, options).sigma
+    assert torch.allclose(sigma, closed_form.expand_as(sigma), rtol=1e-4)
+    assert options.passes_per_example() == 4 * rounds + 1
