@@ -2,25 +2,37 @@
 
 Guan, Wang, Zhang, Chen, He and Xie, "Towards a Deep and Unified Understanding of
 Deep Neural Models in NLP", ICML 2019, http://proceedings.mlr.press/v97/guan19a.html
+
+The public names are imported on first use (PEP 562), so ``captum-sigma --help`` and
+one-line errors do not wait for torch and captum to load.
 """
 
-from captum_sigma.attr import LayerSigmaAttribution, SigmaAttribution
-from captum_sigma.engine import REFERENCE_OPTIONS, REGULARIZATION_EPS, SigmaOptions
-from captum_sigma.regularization import (
-    estimate_regularization,
-    load_regularization,
-    save_regularization,
-)
+import importlib
+from typing import Any, List
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "LayerSigmaAttribution",
-    "REFERENCE_OPTIONS",
-    "REGULARIZATION_EPS",
-    "SigmaAttribution",
-    "SigmaOptions",
-    "estimate_regularization",
-    "load_regularization",
-    "save_regularization",
-]
+_EXPORTS = {
+    "LayerSigmaAttribution": "captum_sigma.attr",
+    "SigmaAttribution": "captum_sigma.attr",
+    "REFERENCE_OPTIONS": "captum_sigma.engine",
+    "REGULARIZATION_EPS": "captum_sigma.engine",
+    "SigmaOptions": "captum_sigma.engine",
+    "estimate_regularization": "captum_sigma.regularization",
+    "load_regularization": "captum_sigma.regularization",
+    "save_regularization": "captum_sigma.regularization",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'captum_sigma' has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(list(globals()) + __all__)
