@@ -178,11 +178,19 @@ def add_explain_dataset(subparsers: Any) -> None:
     parser.set_defaults(handler=run_explain_dataset, batch_size=32)
 
 
+def add_compare(subparsers: Any) -> None:
+    """``compare``: Sigma against Captum's methods with faithfulness metrics."""
+    from captum_sigma.evaluation.command import register_compare
+
+    register_compare(subparsers)
+
+
 #: Functions adding one subcommand each (``function(subparsers)``), in help order.
 SUBCOMMANDS: List[Callable[[Any], None]] = [
     add_explain,
     add_layers,
     add_explain_dataset,
+    add_compare,
 ]
 
 

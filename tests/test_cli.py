@@ -252,3 +252,9 @@ def test_building_the_parser_does_not_import_transformers():
     )
     assert result.returncode == 0, result.stderr
     assert "transformers" not in result.stdout  # loaded only to run a command
+
+
+def test_every_issue_subcommand_is_registered(capsys):
+    for command in ("explain", "layers", "explain-dataset", "compare"):
+        assert main([command, "--help"]) == 0
+        assert f"captum-sigma {command}" in capsys.readouterr().out

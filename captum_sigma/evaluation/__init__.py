@@ -1,0 +1,136 @@
+r"""Metrics that compare attribution methods on token inputs.
+
+Definitions follow ``docs/evaluation.md``: removal-based faithfulness
+(comprehensiveness, sufficiency, deletion / insertion curves, LeRF - MoRF,
+leave-one-out Kendall tau) with two removal operators (deletion and [MASK]),
+agreement between attributions (seed stability) and token-aware wrappers of
+``captum.metrics.infidelity`` and ``sensitivity_max``. Every metric is
+method-agnostic: it takes per-token scores and a
+``predict_proba(input_ids, attention_mask) -> (N, C)`` callable.
+
+The comparison runner (:func:`compare`, registry in
+:mod:`~captum_sigma.evaluation.methods`) runs Sigma and Captum's methods on the
+same sentences and targets and scores them with these metrics; the planted-token
+ground truth (Bastings et al. 2022) lives in
+:mod:`~captum_sigma.evaluation.planted`; tables, plots and HTML in
+:mod:`~captum_sigma.evaluation.report`, :mod:`~captum_sigma.evaluation.plots`
+and :mod:`~captum_sigma.evaluation.html_view`; the ``compare`` command in
+:mod:`~captum_sigma.evaluation.command`.
+"""
+
+from captum_sigma.evaluation.captum_metrics import (
+    embedding_infidelity,
+    token_sensitivity_max,
+)
+from captum_sigma.evaluation.compare import (
+    DEFAULT_SIGMA_SETTINGS,
+    FAITHFUL_SIGMA_SETTINGS,
+    METRICS,
+    STABILITY_METRICS,
+    ComparisonResult,
+    compare,
+)
+from captum_sigma.evaluation.faithfulness import (
+    ERASER_BINS,
+    FaithfulnessResult,
+    comprehensiveness,
+    curve_area,
+    deletion_auc,
+    deletion_curve,
+    faithfulness_metrics,
+    insertion_auc,
+    insertion_curve,
+    leave_one_out_tau,
+    lerf_minus_morf,
+    resample_curves,
+    sufficiency,
+)
+from captum_sigma.evaluation.forward import ForwardCounter
+from captum_sigma.evaluation.methods import (
+    DEFAULT_METHOD_NAMES,
+    MethodSpec,
+    as_method_spec,
+    classifier_forward,
+    default_methods,
+    linear_surrogate,
+)
+from captum_sigma.evaluation.planted import (
+    PLANTED_WORD,
+    PlantedTokenResult,
+    evaluate_planted,
+    planted_dataset,
+    planted_token_ranks,
+    train_planted_model,
+)
+from captum_sigma.evaluation.ranking import (
+    SeedStability,
+    rank_correlation,
+    seed_stability,
+    token_ranking,
+    top_k_overlap,
+)
+from captum_sigma.evaluation.removal import (
+    delete_tokens,
+    eligible_token_mask,
+    mask_tokens,
+    remove_tokens,
+    special_token_ids_of,
+)
+from captum_sigma.evaluation.stats import (
+    Interval,
+    bootstrap_interval,
+    paired_bootstrap_interval,
+)
+from captum_sigma.evaluation.tokens import TokenBatch, encode_texts
+
+__all__ = [
+    "DEFAULT_METHOD_NAMES",
+    "DEFAULT_SIGMA_SETTINGS",
+    "ERASER_BINS",
+    "FAITHFUL_SIGMA_SETTINGS",
+    "METRICS",
+    "PLANTED_WORD",
+    "STABILITY_METRICS",
+    "ComparisonResult",
+    "FaithfulnessResult",
+    "ForwardCounter",
+    "Interval",
+    "MethodSpec",
+    "PlantedTokenResult",
+    "SeedStability",
+    "TokenBatch",
+    "as_method_spec",
+    "bootstrap_interval",
+    "classifier_forward",
+    "compare",
+    "comprehensiveness",
+    "curve_area",
+    "default_methods",
+    "delete_tokens",
+    "deletion_auc",
+    "deletion_curve",
+    "eligible_token_mask",
+    "embedding_infidelity",
+    "encode_texts",
+    "evaluate_planted",
+    "faithfulness_metrics",
+    "insertion_auc",
+    "insertion_curve",
+    "leave_one_out_tau",
+    "lerf_minus_morf",
+    "linear_surrogate",
+    "mask_tokens",
+    "paired_bootstrap_interval",
+    "planted_dataset",
+    "planted_token_ranks",
+    "rank_correlation",
+    "remove_tokens",
+    "resample_curves",
+    "seed_stability",
+    "special_token_ids_of",
+    "sufficiency",
+    "token_ranking",
+    "token_sensitivity_max",
+    "top_k_overlap",
+    "train_planted_model",
+]

@@ -1,0 +1,732 @@
+r"""Run several attribution methods on the same sentences and score them.
+
+:func:`compare` tokenises the sentences, takes the predicted class of every
+sentence as the target of every method, runs each method of the registry
+(:mod:`captum_sigma.evaluation.methods`) in the same length-sorted batches,
+times it and counts its forward and backward passes, then scores every method
+with every removal metric of :func:`~captum_sigma.evaluation.faithfulness_metrics`
+under each removal operator, and measures the seed stability of the stochastic
+methods. Signed methods are scored twice: as returned and ranked by ``|score|``
+(row ``"|name|"``). Tables, plots and the HTML page are written by
+:mod:`captum_sigma.evaluation.report`.
+
+Costs: per sentence, ``seconds`` is the wall time of a batch divided by its
+size (median over batches), ``forward``/``backward`` are rows counted by
+:func:`~captum_sigma.evaluation.methods.classifier_forward` (a row run with
+autograd enabled counts one backward pass).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from captum_sigma.engine import REFERENCE_OPTIONS, SigmaOptions
+from captum_sigma.evaluation._cache import CachedPredictProba
+from captum_sigma.evaluation._checks import OPERATORS, check_positive_int
+from captum_sigma.evaluation.faithfulness import (
+    ERASER_BINS,
+    comprehensiveness,
+    faithfulness_metrics,
+    leave_one_out_tau,
+    sufficiency,
+)
+from captum_sigma.evaluation.forward import predict_in_batches
+from captum_sigma.evaluation.methods import (
+    MethodSpec,
+    as_method_spec,
+    classifier_forward,
+    default_methods,
+)
+from captum_sigma.evaluation.ranking import SeedStability, seed_stability
+from captum_sigma.evaluation.stats import Interval, bootstrap_interval
+from captum_sigma.evaluation.tokens import TokenBatch, encode_texts
+
+__all__ = [
+    "DEFAULT_SIGMA_SETTINGS",
+    "FAITHFUL_SIGMA_SETTINGS",
+    "METRICS",
+    "STABILITY_METRICS",
+    "ComparisonResult",
+    "compare",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Removal metrics: name -> (table label, higher is better).
+METRICS: dict[str, tuple[str, bool]] = {
+    "comprehensiveness": ("Comprehensiveness ↑", True),
+    "sufficiency": ("Sufficiency ↓", False),
+    "deletion_auc": ("Deletion AUC ↓", False),
+    "insertion_auc": ("Insertion AUC ↑", True),
+    "lerf_minus_morf": ("LeRF − MoRF ↑", True),
+    "loo_tau": ("LOO Kendall τ ↑", True),
+}
+#: Seed-stability metrics: name -> (table label, higher is better).
+STABILITY_METRICS: dict[str, tuple[str, bool]] = {
+    "seed_tau": ("Seed Kendall τ ↑", True),
+    "seed_top3": ("Seed top-3 overlap ↑", True),
+}
+#: Sigma with its default setting only.
+DEFAULT_SIGMA_SETTINGS: dict[str, SigmaOptions] = {"Sigma": SigmaOptions()}
+#: Sigma with its default and its faithful (reference, 5000 steps) setting.
+FAITHFUL_SIGMA_SETTINGS: dict[str, SigmaOptions] = {
+    "Sigma": SigmaOptions(),
+    "Sigma (faithful)": REFERENCE_OPTIONS,
+}
+
+
+@dataclass
+class ComparisonResult:
+    r"""Scores, metrics and costs of every compared method (sentences in input order).
+
+    Attributes:
+        texts (list[str]): The sentences.
+        tokens (list[list[str]]): Attended tokens of each sentence.
+        input_ids (ndarray): Token ids, (B, T).
+        attention_mask (ndarray): (B, T).
+        eligible (ndarray): Bool, rankable tokens, (B, T).
+        target (ndarray): Explained (predicted) class per sentence, (B,).
+        target_proba (ndarray): p_target(x) per sentence, (B,).
+        labels (ndarray or None): True labels when given, (B,).
+        methods (list[str]): Method names, in run order.
+        rows (list[str]): Table rows: each method, then ``"|name|"`` for a
+                signed one.
+        signed (dict[str, bool]): Per method.
+        stochastic (dict[str, bool]): Per method.
+        scores (dict[str, ndarray]): Per row, (B, T) float64, 0 where not
+                eligible.
+        metrics (dict): ``metrics[operator][row][metric]`` -> (B,) values.
+        curves (dict): ``curves[operator][row]`` -> (deletion curves,
+                insertion curves), one array per sentence.
+        seconds (dict[str, ndarray]): Per method, seconds per sentence of each
+                batch.
+        passes (dict[str, tuple[float, float]]): Per method, mean (forward,
+                backward) passes per sentence; NaN when not counted.
+        stability (dict[str, SeedStability]): Per stochastic method, seed vs
+                seed + 1 on the sentences ``stability_indices``.
+        stability_indices (ndarray): Sentences of the seed-stability runs.
+        convergence_delta (dict[str, ndarray]): ``|delta|`` per sentence of the
+                methods that report one (IntegratedGradients).
+        settings (dict): Every setting of the run, for the report.
+    """
+
+    texts: list[str]
+    tokens: list[list[str]]
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    eligible: np.ndarray
+    target: np.ndarray
+    target_proba: np.ndarray
+    labels: np.ndarray | None
+    methods: list[str]
+    rows: list[str]
+    signed: dict[str, bool]
+    stochastic: dict[str, bool]
+    scores: dict[str, np.ndarray]
+    metrics: dict[str, dict[str, dict[str, np.ndarray]]]
+    curves: dict[str, dict[str, tuple[list, list]]]
+    seconds: dict[str, np.ndarray]
+    passes: dict[str, tuple[float, float]]
+    stability: dict[str, SeedStability]
+    stability_indices: np.ndarray
+    convergence_delta: dict[str, np.ndarray]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def operators(self) -> list[str]:
+        """The removal operators that were scored."""
+        return list(self.metrics)
+
+    def method_of(self, row: str) -> str:
+        """The method behind a table row (``"|IG|"`` -> ``"IG"``)."""
+        if row.startswith("|") and row.endswith("|") and row[1:-1] in self.signed:
+            return row[1:-1]
+        return row
+
+    def interval(
+        self, operator: str, row: str, metric: str, *, seed: int = 0
+    ) -> Interval:
+        r"""Mean and 95 % bootstrap interval of one metric of one row.
+
+        Args:
+            operator (str): Removal operator.
+            row (str): Table row.
+            metric (str): A key of :data:`METRICS`.
+            seed (int, optional): Bootstrap seed. Default: 0.
+
+        Returns:
+            Interval: Over the sentences.
+        """
+        return bootstrap_interval(self.metrics[operator][row][metric], seed=seed)
+
+    def stability_values(self, method: str, metric: str) -> np.ndarray:
+        """Per-sentence seed-stability values (``seed_tau`` or ``seed_top3``)."""
+        stability = self.stability[method]
+        if metric == "seed_tau":
+            return stability.kendall_tau
+        if metric == "seed_top3":
+            return stability.top_k_overlap
+        raise ValueError(f"metric must be one of {list(STABILITY_METRICS)}")
+
+    def median_seconds(self, method: str) -> float:
+        """Median seconds per sentence of a method."""
+        return float(np.median(self.seconds[method]))
+
+    def accuracy(self) -> float:
+        """Accuracy of the predicted classes against ``labels`` (NaN without)."""
+        if self.labels is None:
+            return float("nan")
+        return float(np.mean(self.target == self.labels))
+
+    def select(self, indices: Sequence[int]) -> ComparisonResult:
+        r"""The same comparison restricted to some sentences.
+
+        Costs (seconds, passes) are kept as measured on the full run.
+
+        Args:
+            indices (sequence of int): Sentences to keep, in the new order.
+
+        Returns:
+            ComparisonResult: A new result over ``len(indices)`` sentences.
+        """
+        index = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if index.size and (index.min() < 0 or index.max() >= len(self.texts)):
+            raise ValueError(f"indices must be in [0, {len(self.texts)})")
+        position = {int(old): new for new, old in enumerate(index)}
+        kept = [k for k, old in enumerate(self.stability_indices) if old in position]
+        width = int(self.attention_mask[index].sum(axis=1).max()) if index.size else 0
+        columns = slice(0, max(width, 1))
+        stability = {
+            name: SeedStability(s.kendall_tau[kept], s.top_k_overlap[kept])
+            for name, s in self.stability.items()
+        }
+        return ComparisonResult(
+            texts=[self.texts[i] for i in index],
+            tokens=[self.tokens[i] for i in index],
+            input_ids=self.input_ids[index, columns],
+            attention_mask=self.attention_mask[index, columns],
+            eligible=self.eligible[index, columns],
+            target=self.target[index],
+            target_proba=self.target_proba[index],
+            labels=None if self.labels is None else self.labels[index],
+            methods=list(self.methods),
+            rows=list(self.rows),
+            signed=dict(self.signed),
+            stochastic=dict(self.stochastic),
+            scores={row: values[index, columns] for row, values in self.scores.items()},
+            metrics={
+                op: {
+                    row: {name: v[index] for name, v in by_metric.items()}
+                    for row, by_metric in by_row.items()
+                }
+                for op, by_row in self.metrics.items()
+            },
+            curves={
+                op: {
+                    row: ([d[i] for i in index], [c[i] for i in index])
+                    for row, (d, c) in by_row.items()
+                }
+                for op, by_row in self.curves.items()
+            },
+            seconds=dict(self.seconds),
+            passes=dict(self.passes),
+            stability=stability,
+            stability_indices=np.array(
+                [position[int(self.stability_indices[k])] for k in kept],
+                dtype=np.int64,
+            ),
+            convergence_delta={
+                name: v[index] for name, v in self.convergence_delta.items()
+            },
+            settings={**self.settings, "n_sentences": int(index.size)},
+        )
+
+    def combine(self, other: ComparisonResult) -> ComparisonResult:
+        r"""Adds the methods of another comparison of the same sentences.
+
+        Args:
+            other (ComparisonResult): Same sentences, targets and operators,
+                    other methods; its stability (if any) must use the same
+                    sentences. Its padding may differ: its scores are re-padded
+                    to this result's width.
+
+        Returns:
+            ComparisonResult: Methods of ``self`` then of ``other``.
+        """
+        if other.texts != self.texts or not np.array_equal(other.target, self.target):
+            raise ValueError("other must compare the same sentences and targets")
+        other_scores = {
+            row: _fit_width(values, self.input_ids.shape[1])
+            for row, values in other.scores.items()
+        }
+        if not np.array_equal(
+            _fit_width(other.input_ids * other.attention_mask, self.input_ids.shape[1]),
+            self.input_ids * self.attention_mask,
+        ):
+            raise ValueError("other must tokenize the sentences identically")
+        if set(other.metrics) != set(self.metrics):
+            raise ValueError(
+                f"other must use the same operators {self.operators}, "
+                f"got {other.operators}"
+            )
+        shared = set(self.methods) & set(other.methods)
+        if shared:
+            raise ValueError(f"methods present in both results: {sorted(shared)}")
+        if (
+            other.stability
+            and self.stability
+            and not np.array_equal(other.stability_indices, self.stability_indices)
+        ):
+            raise ValueError("other's seed stability uses other sentences")
+        methods = self.methods + other.methods
+        signed = {**self.signed, **other.signed}
+        rows = methods + [f"|{m}|" for m in methods if signed[m]]
+        settings = dict(self.settings)
+        for name in ("methods", "attribution_seconds"):
+            settings[name] = {
+                **self.settings.get(name, {}),
+                **other.settings.get(name, {}),
+            }
+        indices = self.stability_indices if self.stability else other.stability_indices
+        return ComparisonResult(
+            texts=self.texts,
+            tokens=self.tokens,
+            input_ids=self.input_ids,
+            attention_mask=self.attention_mask,
+            eligible=self.eligible,
+            target=self.target,
+            target_proba=self.target_proba,
+            labels=self.labels,
+            methods=methods,
+            rows=rows,
+            signed=signed,
+            stochastic={**self.stochastic, **other.stochastic},
+            scores={row: {**self.scores, **other_scores}[row] for row in rows},
+            metrics={
+                op: {**self.metrics[op], **other.metrics[op]} for op in self.metrics
+            },
+            curves={op: {**self.curves[op], **other.curves[op]} for op in self.curves},
+            seconds={**self.seconds, **other.seconds},
+            passes={**self.passes, **other.passes},
+            stability={**self.stability, **other.stability},
+            stability_indices=indices,
+            convergence_delta={**self.convergence_delta, **other.convergence_delta},
+            settings=settings,
+        )
+
+
+def _fit_width(values: np.ndarray, width: int) -> np.ndarray:
+    """Right-pads with zeros or drops trailing columns to ``width`` columns."""
+    if values.shape[1] >= width:
+        return values[:, :width]
+    padding = np.zeros((values.shape[0], width - values.shape[1]), values.dtype)
+    return np.concatenate([values, padding], axis=1)
+
+
+def compare(
+    model: nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    methods: Mapping[str, Any] | Sequence[str] | None = None,
+    *,
+    labels: Sequence[int] | None = None,
+    operators: Sequence[str] = OPERATORS,
+    bins: Sequence[float] = ERASER_BINS,
+    batch_size: int = 16,
+    max_rows: int = 256,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    sigma_settings: Mapping[str, SigmaOptions] | None = None,
+    layer: nn.Module | None = None,
+    output: str = "proba",
+    stability_n: int | None = None,
+    curve_n: int | None = None,
+    max_length: int = 128,
+) -> ComparisonResult:
+    r"""Compares attribution methods on the same sentences and targets.
+
+    Args:
+        model (nn.Module): Sequence classifier called as
+                ``model(input_ids=..., attention_mask=...)`` (e.g. a Hugging Face
+                ``BertForSequenceClassification``); put in eval mode.
+        tokenizer (object): Its Hugging Face tokenizer.
+        texts (sequence of str): The sentences.
+        methods (mapping or sequence, optional): Names from the registry
+                (:func:`~captum_sigma.evaluation.methods.default_methods`), or a
+                mapping name -> :class:`~captum_sigma.evaluation.methods.MethodSpec`,
+                Captum attribution object or callable (see
+                :func:`~captum_sigma.evaluation.methods.as_method_spec`); a
+                mapping runs exactly its entries. Default: every Sigma setting
+                and every registry method.
+        labels (sequence of int, optional): True labels (reported only).
+        operators (sequence of str, optional): Removal operators among
+                ``"delete"`` and ``"mask"``; empty to skip the metrics.
+                Default: both.
+        bins (sequence of float, optional): AOPC bins. Default: ERASER's.
+        batch_size (int, optional): Sentences per attribution call (the same
+                length-sorted batches for every method). Default: 16.
+        max_rows (int, optional): Most rows per forward pass of the metrics and
+                of the methods' internal batches (memory knob). Default: 256.
+        seed (int, optional): Seed of every stochastic method; seed + 1 is the
+                second run of the seed-stability check. Default: 0.
+        device (str or torch.device, optional): Moves the model there. Default:
+                the model's device.
+        sigma_settings (mapping, optional): Row name -> SigmaOptions when
+                ``methods`` is None or names. Default:
+                :data:`DEFAULT_SIGMA_SETTINGS`; :data:`FAITHFUL_SIGMA_SETTINGS`
+                adds "Sigma (faithful)".
+        layer (nn.Module, optional): Embedding layer of the gradient methods and
+                Sigma. Default: ``model.base_model.embeddings`` (else
+                ``model.get_input_embeddings()``).
+        output (str, optional): Explain ``"proba"`` (softmax probability of the
+                target) or ``"logit"``. Default: "proba".
+        stability_n (int, optional): Seed stability on the first n sentences
+                (0 skips it). Default: all.
+        curve_n (int, optional): Deletion / insertion curves (and their areas,
+                LeRF - MoRF) on the first n sentences only, the cost of the
+                metrics being dominated by the curves; comprehensiveness,
+                sufficiency and leave-one-out tau use every sentence. The other
+                sentences get NaN areas and empty curves. Default: all.
+        max_length (int, optional): Truncation in tokens. Default: 128.
+
+    Returns:
+        ComparisonResult: Scores, metrics, curves, costs and settings.
+
+    Examples::
+
+        >>> result = compare(model, tokenizer, ["a gorgeous, witty film."])
+        >>> result.interval("delete", "Sigma", "comprehensiveness")
+    """
+    _check_arguments(operators, batch_size, max_rows, seed, stability_n, curve_n)
+    if labels is not None and len(labels) != len(texts):
+        raise ValueError(
+            f"labels must hold one label per text ({len(texts)}), got {len(labels)}"
+        )
+    specs = _resolve_methods(methods, sigma_settings, max_rows)
+    device = _device_of(model, device)
+    model.to(device).eval()
+    layer = _embedding_layer(model) if layer is None else layer
+    if "mask" in operators and tokenizer.mask_token_id is None:
+        raise ValueError("operators contains 'mask' but the tokenizer has no [MASK]")
+    input_ids, attention_mask, eligible = encode_texts(tokenizer, texts, max_length)
+    predict = classifier_forward(model, "proba")
+    proba = predict_in_batches(
+        predict, input_ids.to(device), attention_mask.to(device), max_rows
+    )
+    target = proba.argmax(dim=1)
+    batch = TokenBatch.build(
+        input_ids.to(device),
+        attention_mask.to(device),
+        eligible.to(device),
+        target.to(device),
+        pad_token_id=int(tokenizer.pad_token_id or 0),
+        mask_token_id=tokenizer.mask_token_id,
+    )
+    order = np.argsort(attention_mask.sum(dim=1).numpy(), kind="stable")
+    batches = [order[i : i + batch_size] for i in range(0, order.size, batch_size)]
+    forward = classifier_forward(model, output)
+    n_texts = len(texts)
+    stability_rows = np.arange(
+        n_texts if stability_n is None else min(stability_n, n_texts)
+    )
+    runs = {}
+    for spec in specs.values():
+        logger.info("attributing with %s", spec.name)
+        runs[spec.name] = _run_method(spec, forward, layer, batch, batches, seed)
+    stability = {}
+    for spec in specs.values():
+        if spec.stochastic and stability_rows.size:
+            logger.info("seed stability of %s", spec.name)
+            stability[spec.name] = _seed_stability(
+                spec, forward, layer, batch, stability_rows, batch_size, seed, runs
+            )
+    scores = _score_rows(specs, runs)
+    n_curves = n_texts if curve_n is None else min(curve_n, n_texts)
+    metrics_start = time.perf_counter()
+    metrics, curves = _removal_metrics(
+        scores, batch, n_curves, operators, bins, predict, max_rows
+    )
+    metrics_seconds = time.perf_counter() - metrics_start
+    return ComparisonResult(
+        texts=list(texts),
+        tokens=_tokens(tokenizer, input_ids, attention_mask),
+        input_ids=input_ids.numpy(),
+        attention_mask=attention_mask.numpy(),
+        eligible=eligible.numpy(),
+        target=target.cpu().numpy(),
+        target_proba=proba.gather(1, target[:, None]).squeeze(1).cpu().numpy(),
+        labels=None if labels is None else np.asarray(labels, dtype=np.int64),
+        methods=list(specs),
+        rows=list(scores),
+        signed={name: spec.signed for name, spec in specs.items()},
+        stochastic={name: spec.stochastic for name, spec in specs.items()},
+        scores=scores,
+        metrics=metrics,
+        curves=curves,
+        seconds={name: run["seconds"] for name, run in runs.items()},
+        passes={name: run["passes"] for name, run in runs.items()},
+        stability=stability,
+        stability_indices=stability_rows,
+        convergence_delta={
+            name: run["delta"] for name, run in runs.items() if run["delta"] is not None
+        },
+        settings={
+            "n_sentences": n_texts,
+            "operators": list(operators),
+            "bins": [float(b) for b in bins],
+            "batch_size": batch_size,
+            "max_rows": max_rows,
+            "seed": seed,
+            "device": str(device),
+            "output": output,
+            "target": "predicted class",
+            "layer": type(layer).__name__,
+            "max_length": max_length,
+            "stability_n": int(stability_rows.size),
+            "curve_n": n_curves,
+            "metrics_seconds": round(metrics_seconds, 3),
+            "attribution_seconds": {
+                name: round(run["total_seconds"], 3) for name, run in runs.items()
+            },
+            "methods": {name: dict(spec.settings) for name, spec in specs.items()},
+        },
+    )
+
+
+def _check_arguments(
+    operators: Sequence[str],
+    batch_size: int,
+    max_rows: int,
+    seed: int,
+    stability_n: int | None,
+    curve_n: int | None = None,
+) -> None:
+    if isinstance(operators, str):
+        raise ValueError(f"operators must be a sequence of names, got {operators!r}")
+    for operator in operators:
+        if operator not in OPERATORS:
+            raise ValueError(f"operators must be among {OPERATORS}, got {operator!r}")
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("max_rows", max_rows)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    for name, value in (("stability_n", stability_n), ("curve_n", curve_n)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(
+                f"{name} must be a non-negative int or None, got {value!r}"
+            )
+
+
+def _resolve_methods(
+    methods: Mapping[str, Any] | Sequence[str] | None,
+    sigma_settings: Mapping[str, SigmaOptions] | None,
+    max_rows: int,
+) -> dict[str, MethodSpec]:
+    if sigma_settings is None:
+        sigma_settings = DEFAULT_SIGMA_SETTINGS
+    if methods is None or (
+        isinstance(methods, Sequence) and not isinstance(methods, str)
+    ):
+        specs = default_methods(
+            None if methods is None else list(methods),
+            sigma_settings=sigma_settings,
+            max_rows=max_rows,
+        )
+    elif isinstance(methods, Mapping):
+        specs = {name: as_method_spec(name, m) for name, m in methods.items()}
+    else:
+        raise TypeError(
+            "methods must be None, a sequence of names or a mapping name -> method, "
+            f"got {type(methods).__name__}"
+        )
+    if not specs:
+        raise ValueError("methods must name at least one method")
+    return specs
+
+
+def _device_of(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _embedding_layer(model: nn.Module) -> nn.Module:
+    base = getattr(model, "base_model", model)
+    embeddings = getattr(base, "embeddings", None)
+    if isinstance(embeddings, nn.Module):
+        return embeddings
+    if hasattr(model, "get_input_embeddings"):
+        return model.get_input_embeddings()
+    raise ValueError(
+        "layer is required: the model has neither base_model.embeddings nor "
+        "get_input_embeddings()"
+    )
+
+
+def _run_method(
+    spec: MethodSpec,
+    forward: nn.Module,
+    layer: nn.Module,
+    batch: TokenBatch,
+    batches: list[np.ndarray],
+    seed: int,
+) -> dict[str, Any]:
+    method = spec.build(forward, layer)
+    n_texts, width = batch.input_ids.shape
+    scores = np.zeros((n_texts, width), dtype=np.float64)
+    delta = np.full(n_texts, np.nan) if spec.convergence_delta else None
+    seconds, total = [], 0.0
+    forward.reset_counts()
+    for rows in batches:
+        sub = batch.select(rows)
+        start = time.perf_counter()
+        row_scores, row_delta = spec.scores(method, sub, seed)
+        elapsed = time.perf_counter() - start
+        seconds.append(elapsed / len(rows))
+        total += elapsed
+        scores[rows, : row_scores.shape[1]] = row_scores.numpy()
+        if delta is not None and row_delta is not None:
+            delta[rows] = row_delta.numpy()
+    passes = (forward.forward_rows / n_texts, forward.backward_rows / n_texts)
+    if not spec.counted:
+        passes = (float("nan"), float("nan"))
+    return {
+        "scores": scores,
+        "seconds": np.asarray(seconds),
+        "total_seconds": total,
+        "passes": passes,
+        "delta": delta,
+    }
+
+
+def _seed_stability(
+    spec: MethodSpec,
+    forward: nn.Module,
+    layer: nn.Module,
+    batch: TokenBatch,
+    rows: np.ndarray,
+    batch_size: int,
+    seed: int,
+    runs: dict[str, dict[str, Any]],
+) -> SeedStability:
+    method = spec.build(forward, layer)
+    lengths = batch.attention_mask[torch.as_tensor(rows)].sum(dim=1).cpu().numpy()
+    ordered = rows[np.argsort(lengths, kind="stable")]
+    width = batch.input_ids.shape[1]
+    second = np.zeros((rows.size, width), dtype=np.float64)
+    position = {int(row): i for i, row in enumerate(rows)}
+    for start in range(0, ordered.size, batch_size):
+        chunk = ordered[start : start + batch_size]
+        row_scores, _ = spec.scores(method, batch.select(chunk), seed + 1)
+        for i, row in enumerate(chunk):
+            second[position[int(row)], : row_scores.shape[1]] = row_scores[i].numpy()
+    first = runs[spec.name]["scores"][rows]
+    eligible = batch.eligible[torch.as_tensor(rows)].cpu()
+    return seed_stability(first, second, eligible, k=3)
+
+
+def _score_rows(
+    specs: dict[str, MethodSpec], runs: dict[str, dict[str, Any]]
+) -> dict[str, np.ndarray]:
+    scores = {name: runs[name]["scores"] for name in specs}
+    for name, spec in specs.items():
+        if spec.signed:
+            scores[f"|{name}|"] = np.abs(runs[name]["scores"])
+    return scores
+
+
+def _removal_metrics(
+    scores: dict[str, np.ndarray],
+    batch: TokenBatch,
+    n_curves: int,
+    operators: Sequence[str],
+    bins: Sequence[float],
+    predict: nn.Module,
+    max_rows: int,
+) -> tuple[dict, dict]:
+    """Every removal metric of every row, through one shared cache.
+
+    The first ``n_curves`` sentences get every metric and their curves; the
+    others comprehensiveness, sufficiency and leave-one-out tau only. Each group
+    runs in length order, so that cached batches have similar lengths.
+    """
+    cached = CachedPredictProba(predict, max_rows=max_rows)
+    lengths = batch.attention_mask.sum(dim=1).cpu().numpy()
+    n_texts = lengths.size
+    groups = [np.arange(n_curves), np.arange(n_curves, n_texts)]
+    groups = [g[np.argsort(lengths[g], kind="stable")] for g in groups]
+    metrics: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    curves: dict[str, dict[str, tuple[list, list]]] = {}
+    empty = np.zeros(0)
+    for operator in operators:
+        metrics[operator], curves[operator] = {}, {}
+        for row, row_scores in scores.items():
+            logger.info("metrics of %s (%s)", row, operator)
+            values = {name: np.full(n_texts, np.nan) for name in METRICS}
+            deletion, insertion = [empty] * n_texts, [empty] * n_texts
+            options = {
+                "bins": bins,
+                "operator": operator,
+                "mask_token_id": batch.mask_token_id,
+                "pad_token_id": batch.pad_token_id,
+                "batch_size": 4 * max_rows,
+            }
+            for with_curves, rows in zip((True, False), groups):
+                if rows.size == 0:
+                    continue
+                index = torch.as_tensor(rows, device=batch.input_ids.device)
+                arguments = (
+                    cached,
+                    batch.input_ids[index],
+                    batch.attention_mask[index],
+                    batch.eligible[index],
+                    row_scores[rows],
+                    batch.target[index],
+                )
+                if with_curves:
+                    result = faithfulness_metrics(*arguments, **options)
+                    for name, value in result.metrics().items():
+                        values[name][rows] = value
+                    for i, row_index in enumerate(rows):
+                        deletion[row_index] = result.deletion_curves[i]
+                        insertion[row_index] = result.insertion_curves[i]
+                else:
+                    values.update(_aopc_metrics(arguments, options, rows, values))
+            metrics[operator][row] = values
+            curves[operator][row] = (deletion, insertion)
+    logger.info(
+        "metrics: %d distinct sequences run for %d requested",
+        cached.model_rows,
+        cached.requested_rows,
+    )
+    return metrics, curves
+
+
+def _aopc_metrics(
+    arguments: tuple, options: dict, rows: np.ndarray, values: dict
+) -> dict[str, np.ndarray]:
+    """Comprehensiveness, sufficiency and leave-one-out tau without curves."""
+    updated = {name: values[name].copy() for name in values}
+    updated["comprehensiveness"][rows] = comprehensiveness(*arguments, **options)
+    updated["sufficiency"][rows] = sufficiency(*arguments, **options)
+    no_bins = {key: value for key, value in options.items() if key != "bins"}
+    updated["loo_tau"][rows] = leave_one_out_tau(*arguments, **no_bins)
+    return updated
+
+
+def _tokens(tokenizer: Any, input_ids: Tensor, attention_mask: Tensor) -> list:
+    return [
+        tokenizer.convert_ids_to_tokens(row[: int(n)].tolist())
+        for row, n in zip(input_ids, attention_mask.sum(dim=1))
+    ]

@@ -1,0 +1,146 @@
+r"""Batched, counted calls of a ``predict_proba(input_ids, attention_mask)``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from captum_sigma.evaluation._checks import TargetLike, check_positive_int
+
+PredictProba = Callable[[Tensor, Tensor], Tensor]
+
+
+class ForwardCounter:
+    r"""Wraps a forward function and counts how often it runs.
+
+    ``calls`` counts batched calls; ``sequences`` counts the rows they carried,
+    i.e. hardware-independent forward passes (a batch of 32 is 32 passes).
+
+    Args:
+        forward_func (Callable): Any function whose first argument is a batch
+                (dim 0), e.g. ``predict_proba(input_ids, attention_mask)``.
+
+    Examples::
+
+        >>> counted = ForwardCounter(predict_proba)
+        >>> comprehensiveness(counted, input_ids, attention_mask, eligible, scores)
+        >>> counted.sequences / input_ids.shape[0]  # passes per sentence
+    """
+
+    def __init__(self, forward_func: Callable[..., Tensor]) -> None:
+        self.forward_func = forward_func
+        self.calls = 0
+        self.sequences = 0
+
+    def __call__(self, inputs: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        self.calls += 1
+        self.sequences += int(inputs.shape[0])
+        return self.forward_func(inputs, *args, **kwargs)
+
+    def reset(self) -> None:
+        """Sets both counts back to zero."""
+        self.calls = 0
+        self.sequences = 0
+
+
+def predict_in_batches(
+    predict_proba: PredictProba,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    batch_size: int,
+) -> Tensor:
+    """Runs ``predict_proba`` under no_grad in chunks; returns (N, C) float64."""
+    check_positive_int("batch_size", batch_size)
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, input_ids.shape[0], batch_size):
+            stop = start + batch_size
+            chunk_ids = input_ids[start:stop]
+            output = predict_proba(chunk_ids, attention_mask[start:stop])
+            outputs.append(_checked_output(output, chunk_ids.shape[0]))
+    return torch.cat(outputs).double()
+
+
+def target_probabilities(
+    predict_proba: PredictProba,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    target: Tensor,
+) -> np.ndarray:
+    """One no_grad call of ``predict_proba``; returns p_target per row (N,)."""
+    with torch.no_grad():
+        output = predict_proba(input_ids, attention_mask)
+    proba = _checked_output(output, input_ids.shape[0])
+    target = target.to(proba.device)
+    return proba.gather(1, target[:, None]).squeeze(1).double().cpu().numpy()
+
+
+def full_probabilities_and_target(
+    predict_proba: PredictProba,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    target: TargetLike,
+    batch_size: int,
+) -> tuple[np.ndarray, Tensor]:
+    r"""Probabilities of the unperturbed inputs for their target class.
+
+    Args:
+        predict_proba (Callable): ``predict_proba(input_ids, attention_mask)``
+                returning (B, C) class probabilities.
+        input_ids (Tensor): Token ids, shape (B, T).
+        attention_mask (Tensor): Attention mask, shape (B, T).
+        target (int, sequence, Tensor or None): Class per example; None means
+                the predicted class.
+        batch_size (int): Rows per call.
+
+    Returns:
+        (p_target, target): p_c(x) as float64 array (B,) and the target as a
+        long tensor (B,) on the device of ``input_ids``.
+    """
+    proba = predict_in_batches(predict_proba, input_ids, attention_mask, batch_size)
+    n_examples, n_classes = proba.shape
+    if target is None:
+        target_t = proba.argmax(dim=1)
+    else:
+        target_t = target_tensor(target, n_examples)
+        if ((target_t < 0) | (target_t >= n_classes)).any():
+            raise ValueError(
+                f"target must hold class indices in [0, {n_classes}), "
+                f"got {target_t.tolist()}"
+            )
+    target_t = target_t.to(proba.device)
+    full = proba.gather(1, target_t[:, None]).squeeze(1).cpu().numpy()
+    return full, target_t.to(input_ids.device)
+
+
+def target_tensor(target: TargetLike, n_examples: int) -> Tensor:
+    if isinstance(target, bool):
+        raise TypeError("target must be an int or one int per example, got bool")
+    if isinstance(target, (int, np.integer)):
+        return torch.full((n_examples,), int(target), dtype=torch.long)
+    target_t = torch.as_tensor(
+        target.detach().cpu() if isinstance(target, Tensor) else np.asarray(target)
+    )
+    if target_t.dim() == 0:
+        return torch.full((n_examples,), int(target_t), dtype=torch.long)
+    if target_t.dim() != 1 or target_t.shape[0] != n_examples:
+        raise ValueError(
+            f"target must be an int or hold one class per example ({n_examples}), "
+            f"got shape {tuple(target_t.shape)}"
+        )
+    if target_t.dtype.is_floating_point or target_t.dtype == torch.bool:
+        raise ValueError(f"target must hold integer classes, got {target_t.dtype}")
+    return target_t.long()
+
+
+def _checked_output(output: object, rows: int) -> Tensor:
+    if not isinstance(output, Tensor) or output.dim() != 2 or output.shape[0] != rows:
+        shape = tuple(output.shape) if isinstance(output, Tensor) else type(output)
+        raise ValueError(
+            f"predict_proba must return a (batch, classes) tensor with {rows} rows, "
+            f"got {shape}"
+        )
+    return output

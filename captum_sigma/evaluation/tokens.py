@@ -1,0 +1,186 @@
+r"""A tokenised batch of sentences with everything the compared methods share.
+
+Every method of :func:`~captum_sigma.evaluation.compare.compare` sees the same
+:class:`TokenBatch`: the same token ids, the same eligible tokens (never
+[CLS]/[SEP]/padding), the same baseline (``[PAD]`` at every eligible token,
+[CLS]/[SEP] and padding kept) and the same feature mask (one feature per
+eligible token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from captum_sigma.evaluation._checks import check_positive_int, check_token_batch
+from captum_sigma.evaluation.removal import eligible_token_mask, special_token_ids_of
+
+__all__ = ["TokenBatch", "encode_texts"]
+
+
+@dataclass
+class TokenBatch:
+    r"""Right-padded token ids of a few sentences and their shared inputs.
+
+    Attributes:
+        input_ids (Tensor): Token ids, shape (B, T).
+        attention_mask (Tensor): 1 for real tokens, 0 for padding, shape (B, T).
+        eligible (Tensor): Bool, tokens that may be ranked and removed, (B, T).
+        baseline_ids (Tensor): ``input_ids`` with every eligible token replaced
+                by ``pad_token_id`` ([CLS]/[SEP] and padding kept), (B, T).
+        feature_mask (Tensor): Long (B, T): eligible tokens numbered 0, 1, ...
+                in order; every other position 0 (its baseline equals its input,
+                so ablating it with feature 0 changes nothing).
+        target (Tensor): Class to explain per sentence, long (B,).
+        indices (Tensor): Position of each sentence in the full list, long (B,);
+                methods derive per-sentence seeds from it, so results do not
+                depend on how sentences are batched.
+        pad_token_id (int): Id of [PAD].
+        mask_token_id (int or None): Id of [MASK].
+    """
+
+    input_ids: Tensor
+    attention_mask: Tensor
+    eligible: Tensor
+    baseline_ids: Tensor
+    feature_mask: Tensor
+    target: Tensor
+    indices: Tensor
+    pad_token_id: int = 0
+    mask_token_id: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        eligible: Tensor,
+        target: Tensor,
+        indices: Tensor | None = None,
+        pad_token_id: int = 0,
+        mask_token_id: int | None = None,
+    ) -> TokenBatch:
+        r"""Derives the baseline and the feature mask from ids and eligibility.
+
+        Args:
+            input_ids (Tensor): Token ids, shape (B, T), right-padded.
+            attention_mask (Tensor): Attention mask, shape (B, T).
+            eligible (Tensor): Bool mask of the rankable tokens, shape (B, T).
+            target (Tensor): Class per sentence, shape (B,).
+            indices (Tensor, optional): Sentence positions; default 0..B-1.
+            pad_token_id (int, optional): Id of [PAD]. Default: 0.
+            mask_token_id (int, optional): Id of [MASK]. Default: None.
+
+        Returns:
+            TokenBatch: The batch.
+        """
+        check_token_batch(input_ids, attention_mask)
+        eligible = eligible.to(input_ids.device).bool()
+        if eligible.shape != input_ids.shape:
+            raise ValueError(
+                f"eligible must have shape {tuple(input_ids.shape)}, "
+                f"got {tuple(eligible.shape)}"
+            )
+        n_rows = input_ids.shape[0]
+        target = torch.as_tensor(target, device=input_ids.device).long().reshape(-1)
+        if target.shape[0] != n_rows:
+            raise ValueError(f"target must hold {n_rows} classes, got {target.shape}")
+        if indices is None:
+            indices = torch.arange(n_rows)
+        feature_mask = (eligible.long().cumsum(dim=1) - 1).clamp_min(0) * eligible
+        return cls(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            eligible=eligible,
+            baseline_ids=input_ids.masked_fill(eligible, pad_token_id),
+            feature_mask=feature_mask,
+            target=target,
+            indices=torch.as_tensor(indices).long().cpu(),
+            pad_token_id=pad_token_id,
+            mask_token_id=mask_token_id,
+        )
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def select(self, rows: Sequence[int] | Tensor, trim: bool = True) -> TokenBatch:
+        r"""Sub-batch of the given rows, trimmed to its longest sentence.
+
+        Args:
+            rows (sequence of int or Tensor): Row positions in this batch.
+            trim (bool, optional): Drop the trailing columns that are padding in
+                    every selected row. Default: True.
+
+        Returns:
+            TokenBatch: The selected sentences.
+        """
+        index = torch.as_tensor(rows, dtype=torch.long)
+        width = self.input_ids.shape[1]
+        if trim and index.numel():
+            width = max(1, int(self.attention_mask[index].sum(dim=1).max()))
+        device_index = index.to(self.input_ids.device)
+        return TokenBatch(
+            input_ids=self.input_ids[device_index, :width],
+            attention_mask=self.attention_mask[device_index, :width],
+            eligible=self.eligible[device_index, :width],
+            baseline_ids=self.baseline_ids[device_index, :width],
+            feature_mask=self.feature_mask[device_index, :width],
+            target=self.target[device_index],
+            indices=self.indices[index],
+            pad_token_id=self.pad_token_id,
+            mask_token_id=self.mask_token_id,
+        )
+
+    def to(self, device: str | torch.device) -> TokenBatch:
+        """The same batch with every tensor but ``indices`` on ``device``."""
+        return TokenBatch(
+            input_ids=self.input_ids.to(device),
+            attention_mask=self.attention_mask.to(device),
+            eligible=self.eligible.to(device),
+            baseline_ids=self.baseline_ids.to(device),
+            feature_mask=self.feature_mask.to(device),
+            target=self.target.to(device),
+            indices=self.indices,
+            pad_token_id=self.pad_token_id,
+            mask_token_id=self.mask_token_id,
+        )
+
+
+def encode_texts(
+    tokenizer: Any,
+    texts: Sequence[str],
+    max_length: int = 128,
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Tokenises sentences, right-padded, with [CLS]/[SEP] marked ineligible.
+
+    Args:
+        tokenizer (object): A Hugging Face tokenizer (callable, with
+                ``all_special_ids``).
+        texts (sequence of str): The sentences.
+        max_length (int, optional): Truncation length in tokens. Default: 128.
+
+    Returns:
+        (input_ids, attention_mask, eligible): Tensors of shape (B, T).
+    """
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise TypeError("texts must be a sequence of strings")
+    if len(texts) == 0:
+        raise ValueError("texts must hold at least one sentence")
+    check_positive_int("max_length", max_length)
+    encoded = tokenizer(
+        list(texts),
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+    )
+    input_ids = encoded["input_ids"]
+    attention_mask = encoded["attention_mask"]
+    eligible = eligible_token_mask(
+        input_ids, attention_mask, special_token_ids=special_token_ids_of(tokenizer)
+    )
+    return input_ids, attention_mask, eligible

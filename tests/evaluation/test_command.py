@@ -1,0 +1,142 @@
+"""The ``compare`` command writes its files (tiny model saved to a folder)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from captum_sigma.evaluation.command import (
+    build_parser,
+    main,
+    read_texts,
+    register_compare,
+    run_compare,
+)
+
+transformers = pytest.importorskip("transformers")
+
+WORDS = "the a film movie is good bad great boring fun dull witty plot".split()
+
+
+def make_tiny_bert():
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_captum_sigma_root_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_tiny_bert()
+
+
+@pytest.fixture
+def model_dir(tmp_path) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + WORDS
+    vocab += [f"[unused{i}]" for i in range(100 - len(vocab))]
+    vocab_file = tmp_path / "vocab.txt"
+    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    transformers.BertTokenizer(vocab=str(vocab_file)).save_pretrained(folder)
+    make_tiny_bert().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def texts_file(tmp_path) -> Path:
+    path = tmp_path / "texts.txt"
+    path.write_text(
+        "the film is good .\n\n  a dull , boring plot  \nwitty fun movie\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_compare_command_writes_its_files(model_dir, texts_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    status = main(
+        [
+            "compare",
+            "--file",
+            str(texts_file),
+            "--model",
+            str(model_dir),
+            "--methods",
+            "Sigma",
+            "IntegratedGradients",
+            "FeatureAblation",
+            "Random",
+            "--out",
+            str(out),
+            "--n",
+            "2",
+            "--device",
+            "cpu",
+            "--seed",
+            "3",
+            "--batch-size",
+            "1",
+        ]
+    )
+    assert status == 0
+    for name in ("comparison.md", "comparison.csv", "comparison.html"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert figures == [
+        "agreement.png",
+        "curves_delete.png",
+        "curves_mask.png",
+        "faithfulness_vs_cost.png",
+    ]
+    markdown = (out / "comparison.md").read_text()
+    assert "2 sentences" in markdown and "seed: 3" in markdown
+    for method in ("Sigma", "IntegratedGradients", "FeatureAblation", "Random"):
+        assert f"| {method} |" in markdown
+    assert "comparison.md" in capsys.readouterr().out
+
+
+def test_register_compare_on_an_outside_parser(texts_file) -> None:
+    parser = argparse.ArgumentParser(prog="captum-sigma")
+    subparsers = parser.add_subparsers(dest="command")
+    sub = register_compare(subparsers)
+    assert isinstance(sub, argparse.ArgumentParser)
+    args = parser.parse_args(["compare", "--file", str(texts_file), "--faithful"])
+    assert args.func is run_compare
+    assert args.faithful and args.model is None and args.batch_size == 16
+    assert args.operators == ["delete", "mask"] and args.out == "captum-sigma-compare"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["compare"])  # --file is required
+
+
+def test_read_texts_skips_blank_lines(texts_file) -> None:
+    assert read_texts(texts_file) == [
+        "the film is good .",
+        "a dull , boring plot",
+        "witty fun movie",
+    ]
+    assert read_texts(texts_file, 1) == ["the film is good ."]
+    with pytest.raises(ValueError, match="--n"):
+        read_texts(texts_file, 0)
+
+
+def test_missing_file_is_an_error(tmp_path, model_dir, capsys) -> None:
+    status = main(
+        ["compare", "--file", str(tmp_path / "none.txt"), "--model", str(model_dir)]
+    )
+    assert status == 2
+    assert "error:" in capsys.readouterr().err
+    assert build_parser().prog.endswith("captum_sigma.evaluation.command")
+
+
+def test_module_runs_on_its_own() -> None:
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "captum_sigma.evaluation.command", "compare", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0
+    assert "--file" in completed.stdout and "--batch-size" in completed.stdout
