@@ -53,32 +53,58 @@ def main(argv: Optional[List[str]] = None) -> None:
         source = Path(folder) / "texts.txt"
         source.write_text("\n".join(texts) + "\n", encoding="utf-8")
         for batch_size in batch_sizes:
-            job = DatasetJob(source, Path(folder) / f"out-{batch_size}", adapter,
-                             batch_size=batch_size, show_progress=False)
+            job = DatasetJob(
+                source,
+                Path(folder) / f"out-{batch_size}",
+                adapter,
+                batch_size=batch_size,
+                show_progress=False,
+            )
             summary = job.run()
-            rows.append({
-                "device": str(device),
-                "batch_size": batch_size,
-                "sentences": summary.items,
-                "errors": summary.errors,
-                "seconds": summary.seconds,
-                "sentences_per_second": summary.sentences_per_second,
-                "passes_per_sentence": explainer.options.passes_per_example(),
-            })
-    print(f"{n} sentences, tokens per sentence: min {min(lengths)}, median "
-          f"{statistics.median(lengths)}, max {max(lengths)}; torch threads "
-          f"{torch.get_num_threads()}")
-    print_table(rows, ["device", "batch_size", "sentences", "errors", "seconds",
-                       "sentences_per_second", "passes_per_sentence"])
+            rows.append(
+                {
+                    "device": str(device),
+                    "batch_size": batch_size,
+                    "sentences": summary.items,
+                    "errors": summary.errors,
+                    "seconds": summary.seconds,
+                    "sentences_per_second": summary.sentences_per_second,
+                    "passes_per_sentence": explainer.options.passes_per_example(),
+                }
+            )
+    print(
+        f"{n} sentences, tokens per sentence: min {min(lengths)}, median "
+        f"{statistics.median(lengths)}, max {max(lengths)}; torch threads "
+        f"{torch.get_num_threads()}"
+    )
+    print_table(
+        rows,
+        [
+            "device",
+            "batch_size",
+            "sentences",
+            "errors",
+            "seconds",
+            "sentences_per_second",
+            "passes_per_sentence",
+        ],
+    )
     if args.no_save:
         return
     name = "bench_dataset_quick" if args.quick else f"bench_dataset_{device.type}"
-    path = save_results(name, {
-        "machine": machine(), "sentences": n,
-        "tokens": {"min": min(lengths), "median": statistics.median(lengths),
-                   "max": max(lengths)},
-        "rows": rows,
-    })
+    path = save_results(
+        name,
+        {
+            "machine": machine(),
+            "sentences": n,
+            "tokens": {
+                "min": min(lengths),
+                "median": statistics.median(lengths),
+                "max": max(lengths),
+            },
+            "rows": rows,
+        },
+    )
     print(f"saved {path}")
 
 
