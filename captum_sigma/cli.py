@@ -215,7 +215,17 @@ def run_explain(args: argparse.Namespace) -> int:
     path = out / "explanations.json"
     _write_json(path, model_name, "explanations", records)
     print(f"\nwrote {path}")
-    return 0
+    return _exit_code(explanations)
+
+
+def _exit_code(results: Sequence[Any]) -> int:
+    """0, or the bad-input code when a text was too long and got truncated.
+
+    The truncated text is still explained (and its files written); its one-line
+    warning says so, and the exit code tells scripts that the input was not taken
+    whole.
+    """
+    return EXIT_BAD_INPUT if any(result.truncated for result in results) else 0
 
 
 def run_explain_dataset(args: argparse.Namespace) -> int:
@@ -277,7 +287,7 @@ def run_layers(args: argparse.Namespace) -> int:
     path = out / "layers.json"
     _write_json(path, model_name, "layers", records)
     print(f"\nwrote {path}")
-    return 0
+    return _exit_code(views)
 
 
 # -- options ---------------------------------------------------------------------
