@@ -6,7 +6,17 @@ Errors are raised here, at the boundary, so the engine can assume valid problems
 import warnings
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import torch
 from captum._utils.common import (
@@ -154,6 +164,32 @@ def expand_call(
         _expand_target(target, n),
         _expand_additional_forward_args(additional_forward_args, n),
     )
+
+
+class RepeatedCall:
+    """The inputs, target and arguments of one chunk repeated ``n`` times.
+
+    The solver asks for the same repetition (``n_samples``) at every step; each is
+    built once and kept, so the hot loop does no concatenation of its own.
+    """
+
+    def __init__(
+        self,
+        inputs: Tuple[Tensor, ...],
+        target: TargetType,
+        additional_forward_args: Optional[Tuple[Any, ...]],
+    ) -> None:
+        self.inputs = inputs
+        self.target = target
+        self.additional_forward_args = additional_forward_args
+        self._cache: Dict[int, Tuple[Tuple[Tensor, ...], TargetType, Any]] = {}
+
+    def __call__(self, n: int) -> Tuple[Tuple[Tensor, ...], TargetType, Any]:
+        if n not in self._cache:
+            inputs = tuple(torch.cat([inp] * n) for inp in self.inputs)
+            target, args = expand_call(self.target, self.additional_forward_args, n)
+            self._cache[n] = (inputs, target, args)
+        return self._cache[n]
 
 
 def slice_batch(value: Any, start: int, end: int, batch: int) -> Any:

@@ -253,9 +253,10 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
         explained_layer: Optional[nn.Module],
         attribute_to_layer_input: bool,
     ) -> Callable[[Tuple[Tensor, ...], int], Tensor]:
+        repeated = common.RepeatedCall(inputs, target, args)
+
         def hidden_fn(activations: Tuple[Tensor, ...], n_repeats: int) -> Tensor:
-            repeated_inputs = tuple(torch.cat([inp] * n_repeats) for inp in inputs)
-            repeated_target, repeated_args = common.expand_call(target, args, n_repeats)
+            repeated_inputs, repeated_target, repeated_args = repeated(n_repeats)
             rows = repeated_inputs[0].shape[0]
             with (
                 replaced_activations(self.layer, activations, attribute_to_layer_input),

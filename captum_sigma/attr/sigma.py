@@ -227,10 +227,10 @@ class SigmaAttribution(PerturbationAttribution):
         chunk_args = common.slice_batch(args, start, end, batch)
         forward_func = self.forward_func
 
+        repeated = common.RepeatedCall((), chunk_target, chunk_args)
+
         def hidden_fn(perturbed: Tuple[Tensor, ...], n_repeats: int) -> Tensor:
-            repeated_target, repeated_args = common.expand_call(
-                chunk_target, chunk_args, n_repeats
-            )
+            _, repeated_target, repeated_args = repeated(n_repeats)
             output = _run_forward(forward_func, perturbed, None, repeated_args)
             output = common.check_output(output, perturbed[0].shape[0])
             return common.select_target(output, repeated_target)

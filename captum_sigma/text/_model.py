@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from captum_sigma.attr._layer_hooks import StopForward
 from captum_sigma.engine import REGULARIZATION_EPS
 
 __all__ = [
@@ -184,10 +185,6 @@ class PooledOutput:
         return _normalise(pooled, self.r)
 
 
-class _StopForward(Exception):
-    """Ends the forward pass once the last needed layer has run."""
-
-
 class LayersOutput:
     """Φ = encoder layers' output hidden states, one layer per row of the batch.
 
@@ -230,7 +227,7 @@ class LayersOutput:
         with _captured(self.layers, self.indices, store):
             try:
                 self.model(input_ids=input_ids, attention_mask=attention_mask)
-            except _StopForward:
+            except StopForward:
                 pass
         missing = [i + 1 for i in self.indices if i not in store]
         if missing:
@@ -253,7 +250,7 @@ def _captured(
                 output = next(item for item in output if isinstance(item, Tensor))
             store[index] = output
             if index == last:
-                raise _StopForward
+                raise StopForward
 
         return hook
 
