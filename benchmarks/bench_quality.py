@@ -170,13 +170,25 @@ def linear_closed_form_error(options: SigmaOptions) -> Dict[str, float]:
 
 
 def settings() -> Dict[str, SigmaOptions]:
+    """The frontier: the default, the previous Adam default and longer runs."""
+    adam = dict(optimizer="adam", selection="average")
     return {
-        "default": SigmaOptions(),
-        "warm start only (8 VJPs + 1 step)": SigmaOptions(n_steps=1, lr=1e-6),
-        "warm + 20 x 2, lr 0.05": SigmaOptions(n_steps=20, n_samples=2, lr=0.05),
-        "warm + 100 x 2, lr 0.05": SigmaOptions(n_steps=100, n_samples=2, lr=0.05),
-        "constant + 100 x 2, lr 0.1": SigmaOptions(
-            n_steps=100, n_samples=2, lr=0.1, init="constant"
+        "default (newton, 4 VJPs + 46 x 1)": SigmaOptions(),
+        "newton, 4 VJPs + 23 x 2": SigmaOptions(n_steps=23, n_samples=2),
+        "newton, 8 VJPs + 100 x 1": SigmaOptions(warm_start_probes=8, n_steps=100),
+        "newton, 8 VJPs + 200 x 1": SigmaOptions(warm_start_probes=8, n_steps=200),
+        "warm start only (4 VJPs)": SigmaOptions(n_steps=1, lr=1e-6),
+        "adam, 8 VJPs + 50 x 1, lr 0.05 (old default)": SigmaOptions(
+            warm_start_probes=8, n_steps=50, lr=0.05, **adam
+        ),
+        "adam, 8 VJPs + 20 x 2, lr 0.05": SigmaOptions(
+            warm_start_probes=8, n_steps=20, n_samples=2, lr=0.05, **adam
+        ),
+        "adam, 8 VJPs + 100 x 2, lr 0.05": SigmaOptions(
+            warm_start_probes=8, n_steps=100, n_samples=2, lr=0.05, **adam
+        ),
+        "adam, constant + 100 x 2, lr 0.1": SigmaOptions(
+            n_steps=100, n_samples=2, lr=0.1, init="constant", **adam
         ),
     }
 
@@ -232,11 +244,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     if device.type == "cpu":
         torch.set_num_threads(1)
     n_sentences = args.sentences or (8 if args.quick else 64)
+    # the issue's reference: Adam, lr 0.02, second half of the iterates averaged
     reference = SigmaOptions(
         n_steps=args.reference_steps or (300 if args.quick else 3000),
         n_samples=args.reference_samples or (8 if args.quick else 16),
         lr=0.02,
         init="linearized" if args.quick else "constant",
+        warm_start_probes=8,
+        optimizer="adam",
+        selection="average",
     )
     setup = Setup(n_sentences, device, n_sample=args.sample)
     rows: List[Dict[str, Any]] = []

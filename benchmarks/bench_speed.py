@@ -167,8 +167,11 @@ def sigma_seconds(model, precision, device, ids, mask, options, internal_batch_s
 def sigma_settings(quick: bool) -> Dict[str, SigmaOptions]:
     settings = {
         "sigma default": SigmaOptions(),
+        "sigma adam 8 VJPs + 50 x 1 (old default)": SigmaOptions(
+            warm_start_probes=8, n_steps=50, lr=0.05, optimizer="adam"
+        ),
         "sigma 100 steps x 2 draws": SigmaOptions(
-            n_steps=100, n_samples=2, lr=0.1, init="constant"
+            n_steps=100, n_samples=2, init="constant"
         ),
     }
     return settings

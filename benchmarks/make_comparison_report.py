@@ -50,6 +50,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from captum_sigma.engine import SigmaOptions  # noqa: E402
 from captum_sigma.evaluation import (  # noqa: E402
     FAITHFUL_SIGMA_SETTINGS,
     METRICS,
@@ -91,6 +92,7 @@ MAIN_METHODS = [
     "Random",
 ]
 SAMPLING_METHODS = ["Lime", "KernelShap"]
+STAGE_NAMES = ("main", "sampling", "logit", "faithful", "planted")
 LOG = logging.getLogger("comparison_report")
 
 
@@ -103,7 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="curve metrics on the first N main sentences (default: all)",
     )
-    parser.add_argument("--sampling-n", type=int, default=48)
+    parser.add_argument("--sampling-n", type=int, default=304)
     parser.add_argument("--faithful-n", type=int, default=8)
     parser.add_argument(
         "--faithful-steps",
@@ -121,6 +123,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cache", type=Path, default=Path("/tmp/captum_sigma_comparison_cache")
     )
     parser.add_argument("--fresh", action="store_true", help="ignore the cache")
+    parser.add_argument(
+        "--stages",
+        default=None,
+        help="comma-separated stages to compute now (of: "
+        f"{', '.join(STAGE_NAMES)}); the others are read from the cache, and the "
+        "report is written only when every stage is available (default: all)",
+    )
     return parser.parse_args(argv)
 
 
@@ -141,28 +150,53 @@ def stratified_order(
 
 
 class Stages:
-    """Runs named stages, caching their results and wall times."""
+    """Runs named stages, caching their results and wall times.
 
-    def __init__(self, cache: Path, key: str, fresh: bool) -> None:
-        self.folder = cache / key
+    Each stage is cached under a key made of the model's digest, the stage's name
+    and only the settings that stage depends on, so enlarging one prefix (e.g.
+    ``--sampling-n``) recomputes that stage alone, and several processes started
+    with ``--stages`` can fill one cache side by side.
+    """
+
+    def __init__(
+        self, cache: Path, digest: str, fresh: bool, only: set[str] | None
+    ) -> None:
+        self.folder = cache
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.digest = digest
         self.fresh = fresh
+        self.only = only
         self.seconds: dict[str, float] = {}
         self.computed: set[str] = set()
+        self.missing: list[str] = []
 
-    def run(self, name: str, fn: Callable[[], Any]) -> Any:
-        path = self.folder / f"{name}.pkl"
+    def path(self, name: str, depends: dict[str, Any]) -> Path:
+        key = hashlib.sha256(
+            repr((self.digest, name, sorted(depends.items()))).encode()
+        ).hexdigest()[:12]
+        return self.folder / f"{name}-{key}.pkl"
+
+    def run(self, name: str, depends: dict[str, Any], fn: Callable[[], Any]) -> Any:
+        path = self.path(name, depends)
         if path.exists() and not self.fresh:
             with open(path, "rb") as handle:
                 value, seconds = pickle.load(handle)
             LOG.info("stage %s: cached (%.0f s when computed)", name, seconds)
+        elif self.only is not None and name not in self.only:
+            LOG.info("stage %s: not cached and not selected by --stages", name)
+            self.missing.append(name)
+            return None
         else:
             LOG.info("stage %s: running", name)
             start = time.perf_counter()
             value = fn()
             seconds = time.perf_counter() - start
-            with open(path, "wb") as handle:
+            # Written under a temporary name and renamed: an interrupted stage
+            # never leaves a truncated pickle that a later run would trust.
+            partial = path.with_suffix(".partial")
+            with open(partial, "wb") as handle:
                 pickle.dump((value, seconds), handle)
+            os.replace(partial, path)
             LOG.info("stage %s: %.0f s", name, seconds)
             self.computed.add(name)
         self.seconds[name] = seconds
@@ -335,10 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     model, tokenizer = load_default_model()
     lines_model, digest = model_lines()
-    key = hashlib.sha256(
-        repr((digest, vars(args) | {"out": "", "cache": "", "fresh": ""})).encode()
-    ).hexdigest()[:12]
-    stages = Stages(args.cache, key, args.fresh)
+    only = None if args.stages is None else set(args.stages.split(","))
+    unknown = (only or set()) - set(STAGE_NAMES)
+    if unknown:
+        raise SystemExit(f"--stages: unknown stage(s) {sorted(unknown)}")
+    stages = Stages(args.cache, digest, args.fresh, only)
     test = rotten_tomatoes_split("test")
     texts_all, labels_all = [t for t, _ in test], [y for _, y in test]
     lengths = np.array([len(tokenizer(t)["input_ids"]) for t in texts_all])
@@ -346,9 +381,22 @@ def main(argv: list[str] | None = None) -> int:
     texts = [texts_all[i] for i in order]
     labels = [labels_all[i] for i in order]
     common = {"seed": args.seed, "batch_size": args.batch_size}
+    # What each stage's cached result depends on (the texts are prefixes of one
+    # stratified order, so a prefix depends on the seed and its length only).
+    sigma_default = repr(SigmaOptions())
+    n_sampling = min(args.sampling_n, args.n)
+    n_faithful = min(args.faithful_n, n_sampling)
+    shared = dict(common, max_length=128)
 
     main_result = stages.run(
         "main",
+        dict(
+            shared,
+            n=args.n,
+            curve_n=args.curve_n,
+            stability_n=args.stability_n,
+            sigma=sigma_default,
+        ),
         lambda: compare(
             model,
             tokenizer,
@@ -360,9 +408,9 @@ def main(argv: list[str] | None = None) -> int:
             **common,
         ),
     )
-    n_sampling = min(args.sampling_n, args.n)
     sampling = stages.run(
         "sampling",
+        dict(shared, n=n_sampling, stability_n=min(args.stability_n, n_sampling)),
         lambda: compare(
             model,
             tokenizer,
@@ -376,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     logit_specs = default_methods(["Sigma", "IntegratedGradients"])
     logit = stages.run(
         "logit",
+        dict(shared, n=n_sampling, sigma=sigma_default),
         lambda: compare(
             model,
             tokenizer,
@@ -387,9 +436,9 @@ def main(argv: list[str] | None = None) -> int:
             **common,
         ),
     )
-    n_faithful = min(args.faithful_n, n_sampling)
     faithful = stages.run(
         "faithful",
+        dict(shared, n=n_faithful, steps=args.faithful_steps),
         lambda: compare(
             model,
             tokenizer,
@@ -407,7 +456,17 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=2,  # length-sorted pairs: little padding, 5000 steps each
         ),
     )
-    planted = stages.run("planted", lambda: run_planted(args, tokenizer))
+    planted = stages.run(
+        "planted",
+        dict(shared, n=args.planted_n, sigma=sigma_default),
+        lambda: run_planted(args, tokenizer),
+    )
+    if stages.missing:
+        LOG.info(
+            "not writing the report: stage(s) %s are neither cached nor selected",
+            ", ".join(stages.missing),
+        )
+        return 0
 
     table_b = main_result.select(range(n_sampling)).combine(sampling).combine(logit)
     table_c = table_b.select(range(n_faithful)).combine(faithful)
@@ -560,11 +619,28 @@ def budget_lines(
         f"{main_s / 60:.0f} min. The 40-minute budget is therefore not reachable "
         "with 300 sentences and every method: this run keeps every main-table "
         f"sentence for the main methods and all their metrics{curve_note}, runs "
-        "Lime / KernelShap and the faithful setting on the stratified prefixes "
-        f"listed in Setup, and took {total / 60:.0f} min (over the budget). "
-        "`--sampling-n` and `--faithful-n` enlarge the prefixes; `--n` and "
-        "`--curve-n` shrink the main table.",
+        f"{_prefix_note(len(sampling.texts), len(faithful.texts), n_main)} and "
+        f"took {total / 60:.0f} min of one CPU thread (over the budget; "
+        "`--stages` splits the stages over processes). `--sampling-n` and "
+        "`--faithful-n` set the prefixes; `--n` and `--curve-n` shrink the main "
+        "table.",
     ]
+
+
+def _prefix_note(n_sampling: int, n_faithful: int, n_main: int) -> str:
+    """Which methods ran on which part of the main sentences."""
+    sampling = (
+        f"Lime / KernelShap on all {n_main} sentences"
+        if n_sampling >= n_main
+        else f"Lime / KernelShap on the first {n_sampling} (stratified prefix)"
+    )
+    faithful = (
+        f"the faithful setting on all {n_main}"
+        if n_faithful >= n_main
+        else f"the faithful setting on the first {n_faithful} only (stratified "
+        "prefix; a GPU run can take all)"
+    )
+    return f"{sampling}, {faithful},"
 
 
 def _cells(result: ComparisonResult, row: str, seed: int) -> list[dict]:

@@ -327,7 +327,10 @@ def _add_run_options(parser: argparse.ArgumentParser, pages: bool = True) -> Non
     )
     parser.add_argument("--seed", type=int, default=0, help="seed (%(default)s)")
     parser.add_argument(
-        "--steps", type=int, default=None, help="optimisation steps (default 50)"
+        "--steps",
+        type=int,
+        default=None,
+        help="optimisation steps (default 46, after 4 warm-start passes)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=16, help="texts per batch (%(default)s)"

@@ -89,6 +89,7 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
         init: str = SigmaOptions.init,
         warm_start_probes: int = SigmaOptions.warm_start_probes,
         warm_start_rounds: int = SigmaOptions.warm_start_rounds,
+        optimizer: str = SigmaOptions.optimizer,
         token_mask: Optional[Tensor] = None,
         explained_layer: Optional[nn.Module] = None,
         attribute_to_layer_input: bool = False,
@@ -100,7 +101,7 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
             target, additional_forward_args, n_steps, lr, n_samples, scale, rate,
             regularization, seed, internal_batch_size, return_input_shape,
             return_sigma, show_progress, selection, init, warm_start_probes,
-            warm_start_rounds: As in
+            warm_start_rounds, optimizer: As in
                 :meth:`SigmaAttribution.attribute`; ``return_input_shape=False``
                 returns (B, n_groups) group scores, i.e. (B, T) for a (B, T, D) layer.
             token_mask (Tensor, optional): (B, T) mask of real tokens (e.g. the
@@ -137,6 +138,7 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
             init=init,
             warm_start_probes=warm_start_probes,
             warm_start_rounds=warm_start_rounds,
+            optimizer=optimizer,
         )
         args = common.format_args(additional_forward_args)
         common.warn_if_training(self.forward_func)

@@ -78,6 +78,7 @@ class SigmaAttribution(PerturbationAttribution):
         init: str = SigmaOptions.init,
         warm_start_probes: int = SigmaOptions.warm_start_probes,
         warm_start_rounds: int = SigmaOptions.warm_start_rounds,
+        optimizer: str = SigmaOptions.optimizer,
         token_mask: Optional[Tensor] = None,
     ) -> Union[Tensor, Tuple[Tensor, ...], Tuple[Any, Tensor]]:
         r"""
@@ -97,8 +98,12 @@ class SigmaAttribution(PerturbationAttribution):
                 the tuple; elements sharing an id share ``σ``. Negative ids are never
                 perturbed nor scored. Default: one group per position for (B, T, D)
                 inputs, one per element otherwise.
-            n_steps (int, optional): Adam steps. Default: 50
-            lr (float, optional): Adam learning rate. Default: 0.05
+            n_steps (int, optional): Optimisation steps, ``n_samples`` forward+
+                backward passes each. Default: 46 (with the 4 warm-start passes,
+                50 per example: Integrated Gradients' default)
+            lr (float, optional): ``optimizer="newton"``: the first step's
+                fraction of the Newton step, step ``t`` taking ``lr / (1 + lr·t)``;
+                ``optimizer="adam"``: Adam's learning rate. Default: 0.5
             n_samples (int, optional): Noise draws per step. Default: 1
             scale (float, optional): Upper bound of ``σ``; about 10 × the std of the
                 word-embedding matrix. Default: 0.5
@@ -120,15 +125,19 @@ class SigmaAttribution(PerturbationAttribution):
             return_sigma (bool, optional): Also return ``σ`` of shape (B, n_groups)
                 (NaN for groups an example does not have). Default: False
             show_progress (bool, optional): Show a progress bar. Default: False
-            selection (str, optional): ``"average"``, ``"final"`` or ``"best_loss"``
-                (the reference). Default: "average"
+            selection (str, optional): ``"final"``, ``"average"`` (mean ``ρ`` over
+                the second half of the steps) or ``"best_loss"`` (the reference).
+                Default: "final"
             init (str, optional): ``"linearized"``, ``"constant"`` or ``"random"``
                 (the reference). Default: "linearized"
             warm_start_probes (int, optional): Vector-Jacobian products per round
-                of the linearised start (forward+backward passes). Default: 8
+                of the linearised start (forward+backward passes). Default: 4
             warm_start_rounds (int, optional): Rounds of the linearised start;
                 later rounds linearise at noisy points of the current σ.
                 Default: 1
+            optimizer (str, optional): ``"newton"`` (stochastic Newton steps with
+                the closed-form per-token curvature of the linearised loss at its
+                optimum) or ``"adam"`` (the reference). Default: "newton"
             token_mask (Tensor, optional): (B, T) mask of real tokens for inputs of
                 shape (B, T, ...): padded positions are never perturbed nor scored and
                 are left out of the loss of a per-position output. Default: None
@@ -145,7 +154,8 @@ class SigmaAttribution(PerturbationAttribution):
             >>> token_scores = attr.sum(-1)                # (B, T), larger = important
 
         The faithful reference run is ``n_steps=5000, lr=0.01, n_samples=1,
-        selection="best_loss", init="random"`` (``captum_sigma.REFERENCE_OPTIONS``).
+        selection="best_loss", init="random", optimizer="adam"``
+        (``captum_sigma.REFERENCE_OPTIONS``).
         """
         is_tuple = isinstance(inputs, tuple)
         formatted = common.format_tensors("inputs", inputs)
@@ -171,6 +181,7 @@ class SigmaAttribution(PerturbationAttribution):
             init=init,
             warm_start_probes=warm_start_probes,
             warm_start_rounds=warm_start_rounds,
+            optimizer=optimizer,
         )
         if feature_mask is None:
             groups, n_groups = common.default_groups(formatted, mask)

@@ -58,6 +58,7 @@ def call(**kwargs):
         (dict(n_samples=0), ValueError, "n_samples"),
         (dict(n_samples=1.5), TypeError, "n_samples"),
         (dict(selection="best"), ValueError, "selection"),
+        (dict(optimizer="sgd"), ValueError, "optimizer"),
         (dict(init="zeros"), ValueError, "init"),
         (dict(regularization=torch.ones(3)), ValueError, "regularization"),
         (dict(regularization=torch.ones(2, 2, 2)), ValueError, "regularization"),

@@ -134,10 +134,11 @@ def test_seed_controls_the_result():
 
 @pytest.mark.parametrize("selection", ["average", "final", "best_loss"])
 @pytest.mark.parametrize("init", ["linearized", "constant", "random"])
-def test_every_selection_and_init_runs(selection, init):
+@pytest.mark.parametrize("optimizer", ["newton", "adam"])
+def test_every_selection_init_and_optimizer_runs(selection, init, optimizer):
     model = sequence_model()
     x = torch.randn(2, 5, 8)
     attr = SigmaAttribution(model).attribute(
-        x, target=0, selection=selection, init=init, n_steps=5
+        x, target=0, selection=selection, init=init, n_steps=5, optimizer=optimizer
     )
     assert torch.isfinite(attr).all()

@@ -41,10 +41,28 @@ def linear_problem(weights, length, dim, seed=0, n_data=100):
     ],
 )
 @pytest.mark.parametrize("length", [1, 3])
-def test_linear_sigma_matches_closed_form(weights, dim, length):
+@pytest.mark.parametrize(
+    "optimizer, lr, init, selection",
+    [
+        ("newton", 0.5, "linearized", "final"),
+        ("newton", 0.5, "constant", "final"),
+        ("adam", 0.05, "linearized", "average"),
+    ],
+)
+def test_linear_sigma_matches_closed_form(
+    weights, dim, length, optimizer, lr, init, selection
+):
     weights = torch.tensor(weights)
     problem, closed_form = linear_problem(weights, length=length, dim=dim)
-    options = SigmaOptions(scale=1.0, n_steps=200, n_samples=4, lr=0.05)
+    options = SigmaOptions(
+        scale=1.0,
+        n_steps=200,
+        n_samples=4,
+        lr=lr,
+        optimizer=optimizer,
+        init=init,
+        selection=selection,
+    )
     sigma = solve_sigma(problem, options).sigma
     relative = (sigma / closed_form - 1).abs()
     assert relative.max() < 0.10, (sigma, closed_form)
@@ -73,6 +91,7 @@ def test_reference_toy_run_within_printed_spread():
         n_samples=1,
         init="random",
         selection="best_loss",
+        optimizer="adam",
     )
     sigma = solve_sigma(problem, options).sigma[0]
     low, high = REFERENCE_RUNS.min(0).values, REFERENCE_RUNS.max(0).values
@@ -87,7 +106,7 @@ def test_best_loss_selection_biases_important_words_upward():
     """method.md: the luckiest single loss inflates σ; averaging does not."""
     weights = torch.tensor([10.0, 20.0, 5.0, -20.0, -10.0])
     problem, closed_form = linear_problem(weights, length=8, dim=64, seed=3)
-    base = dict(n_steps=2000, lr=0.5, scale=1.0, init="random")
+    base = dict(n_steps=2000, lr=0.5, scale=1.0, init="random", optimizer="adam")
     best = solve_sigma(problem, SigmaOptions(selection="best_loss", **base)).sigma
     averaged = solve_sigma(problem, SigmaOptions(selection="average", **base)).sigma
     best_error = (best / closed_form - 1).mean()
@@ -107,3 +126,28 @@ def test_warm_start_alone_is_exact_for_a_linear_model(rounds):
     sigma = solve_sigma(problem, options).sigma
     assert torch.allclose(sigma, closed_form.expand_as(sigma), rtol=1e-4)
     assert options.passes_per_example() == 4 * rounds + 1
+
+
+def test_default_setting_costs_integrated_gradients_passes():
+    assert SigmaOptions().passes_per_example() == 50
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_newton_steps_converge_where_adam_cannot_in_the_same_passes(seed):
+    """From σ = scale/2, ~5 nats above the optimum, with 50 passes each.
+
+    The Newton step's curvature is exact at the optimum of a linear Φ, so 50 noisy
+    steps land within a few percent; Adam moves ρ by about ``lr`` per step and is
+    still far away after the same passes.
+    """
+    weights = torch.tensor([10.0, 20.0, 5.0, -20.0, -10.0])
+    problem, closed_form = linear_problem(weights, length=3, dim=64, seed=seed)
+    budget = dict(scale=1.0, init="constant", n_steps=50)
+    newton = solve_sigma(problem, SigmaOptions(**budget)).sigma
+    adam = solve_sigma(
+        problem, SigmaOptions(optimizer="adam", lr=0.05, selection="average", **budget)
+    ).sigma
+    newton_error = (newton / closed_form - 1).abs()
+    adam_error = (adam / closed_form - 1).abs()
+    assert newton_error.max() < 0.10, (newton, closed_form)
+    assert adam_error.mean() > 1.0, (adam, closed_form)

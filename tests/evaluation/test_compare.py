@@ -70,7 +70,7 @@ def small_methods(**overrides) -> dict:
     settings = {
         "Sigma": SigmaOptions(n_steps=6),
         "Sigma (faithful)": SigmaOptions(
-            n_steps=12, lr=0.01, selection="best_loss", init="random"
+            n_steps=12, lr=0.01, selection="best_loss", init="random", optimizer="adam"
         ),
     }
     options = {"sigma_settings": settings, "ig_steps": 4, "n_samples": 24}
@@ -137,8 +137,8 @@ def test_table_has_every_method_and_metric(result) -> None:
 
 
 def test_counted_passes(result) -> None:
-    # Sigma: 8 warm-start probes + 6 steps, each one forward and one backward
-    assert result.passes["Sigma"][1] == pytest.approx(14)
+    # Sigma: 4 warm-start probes + 6 steps, each one forward and one backward
+    assert result.passes["Sigma"][1] == pytest.approx(10)
     assert result.passes["Sigma (faithful)"][1] == pytest.approx(12)
     assert result.passes["IntegratedGradients"][1] == pytest.approx(4)
     assert result.passes["Saliency"] == (1.0, 1.0)
