@@ -106,7 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="curve metrics on the first N main sentences (default: all)",
     )
     parser.add_argument("--sampling-n", type=int, default=304)
-    parser.add_argument("--faithful-n", type=int, default=8)
+    parser.add_argument("--faithful-n", type=int, default=16)
     parser.add_argument(
         "--faithful-steps",
         type=int,
@@ -118,6 +118,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--device", default="cpu", help="torch device of every method (e.g. cuda)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--cache", type=Path, default=Path("/tmp/captum_sigma_comparison_cache")
@@ -348,6 +351,7 @@ def run_planted(args: argparse.Namespace, tokenizer: Any) -> Any:
             seed=args.seed,
             batch_size=args.batch_size,
             output=output,
+            device=args.device,
         )
         results[output].shortcut.update(rates)
     return results
@@ -355,6 +359,10 @@ def run_planted(args: argparse.Namespace, tokenizer: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    only = None if args.stages is None else set(args.stages.split(","))
+    unknown = (only or set()) - set(STAGE_NAMES)
+    if unknown:
+        raise SystemExit(f"--stages: unknown stage(s) {sorted(unknown)}")
     torch.set_num_threads(args.threads)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True
@@ -368,11 +376,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     model, tokenizer = load_default_model()
+    model.to(args.device)
     lines_model, digest = model_lines()
-    only = None if args.stages is None else set(args.stages.split(","))
-    unknown = (only or set()) - set(STAGE_NAMES)
-    if unknown:
-        raise SystemExit(f"--stages: unknown stage(s) {sorted(unknown)}")
     stages = Stages(args.cache, digest, args.fresh, only)
     test = rotten_tomatoes_split("test")
     texts_all, labels_all = [t for t, _ in test], [y for _, y in test]
@@ -380,13 +385,15 @@ def main(argv: list[str] | None = None) -> int:
     order = stratified_order(texts_all, labels_all, lengths, args.n, args.seed)
     texts = [texts_all[i] for i in order]
     labels = [labels_all[i] for i in order]
-    common = {"seed": args.seed, "batch_size": args.batch_size}
+    common = {"seed": args.seed, "batch_size": args.batch_size, "device": args.device}
     # What each stage's cached result depends on (the texts are prefixes of one
     # stratified order, so a prefix depends on the seed and its length only).
     sigma_default = repr(SigmaOptions())
     n_sampling = min(args.sampling_n, args.n)
     n_faithful = min(args.faithful_n, n_sampling)
     shared = dict(common, max_length=128)
+    if args.device == "cpu":  # keys of CPU runs predate the option
+        del shared["device"]
 
     main_result = stages.run(
         "main",
@@ -453,7 +460,10 @@ def main(argv: list[str] | None = None) -> int:
             },
             stability_n=0,
             seed=args.seed,
-            batch_size=2,  # length-sorted pairs: little padding, 5000 steps each
+            device=args.device,
+            # CPU: length-sorted pairs, little padding for 5000 steps each; a GPU
+            # takes the usual batches
+            batch_size=2 if args.device == "cpu" else args.batch_size,
         ),
     )
     planted = stages.run(
