@@ -194,26 +194,31 @@ def settings() -> Dict[str, SigmaOptions]:
 
 
 def plot_frontier(rows: List[Dict[str, Any]], path: pathlib.Path) -> None:
+    """Spearman against passes (top) and seconds per sentence (bottom) per target."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for target, axis in zip(("layer3", "pooled"), axes):
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for column, target in enumerate(("layer3", "pooled")):
         points = [
             r for r in rows if r["target"] == target and r["setting"] != "reference"
         ]
-        for row in points:
-            axis.scatter(row["passes"], row["spearman_mean"])
-            axis.annotate(
-                row["setting"], (row["passes"], row["spearman_mean"]), fontsize=7
-            )
-        axis.axhline(0.98, linestyle="--", color="grey")
-        axis.set_xscale("log")
-        axis.set_xlabel("forward+backward passes per sentence")
-        axis.set_ylabel("Spearman vs reference (mean)")
-        axis.set_title(target)
+        for axis, key, label in (
+            (axes[0, column], "passes", "forward+backward passes per sentence"),
+            (axes[1, column], "seconds", "seconds per sentence (this machine)"),
+        ):
+            for row in points:
+                axis.scatter(row[key], row["spearman_mean"])
+                axis.annotate(
+                    row["setting"], (row[key], row["spearman_mean"]), fontsize=7
+                )
+            axis.axhline(0.98, linestyle="--", color="grey")
+            axis.set_xscale("log")
+            axis.set_xlabel(label)
+            axis.set_ylabel("Spearman vs reference (mean)")
+            axis.set_title(target)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
