@@ -8,6 +8,7 @@ from captum_sigma.engine.noise import derive_seed, positional_normal
 from captum_sigma.engine.problem import REGULARIZATION_EPS, HiddenFunction, SigmaProblem
 from captum_sigma.engine.solve import (
     INITS,
+    OPTIMIZERS,
     REFERENCE_OPTIONS,
     SELECTIONS,
     SigmaOptions,
@@ -18,6 +19,7 @@ from captum_sigma.engine.solve import (
 __all__ = [
     "HiddenFunction",
     "INITS",
+    "OPTIMIZERS",
     "REFERENCE_OPTIONS",
     "REGULARIZATION_EPS",
     "SELECTIONS",
