@@ -74,6 +74,7 @@ from captum_sigma.evaluation.report import (  # noqa: E402
     csv_records,
     format_interval,
     markdown_table,
+    metric_sections,
     metric_table,
     paired_table,
     rank_against,
@@ -559,19 +560,6 @@ def write_outputs(
     LOG.info("wrote %s (total %.0f s)", out / "comparison.md", total)
 
 
-def tables_of(result: ComparisonResult, seed: int, title: str) -> list[str]:
-    parts = []
-    for operator in result.operators:
-        header, cells, _ = metric_table(result, operator, seed=seed)
-        parts += [
-            f"#### {title}, operator `{operator}`",
-            "",
-            markdown_table(header, cells),
-            "",
-        ]
-    return parts
-
-
 def paired_lines(result: ComparisonResult, rows: list[str], seed: int) -> list[str]:
     parts = []
     for operator in result.operators:
@@ -964,7 +952,7 @@ def compose_markdown(
             if curve_n < n_main
             else []
         ),
-        *tables_of(main_result, seed, "Main"),
+        *metric_sections(main_result, "#### Main", seed=seed),
         "Legend: mean [95 % bootstrap interval]; **bold** as defined in Setup; † "
         "FeatureAblation's leave-one-out tau is about 1 by construction (it is a "
         "leave-one-out with the [PAD] baseline; not exactly 1 because the metric "
@@ -976,7 +964,7 @@ def compose_markdown(
         *paired_lines(main_result, ["Sigma"], seed),
         f"## With Lime and KernelShap: first {n_b} sentences",
         "",
-        *tables_of(table_b, seed, "Lime / KernelShap table"),
+        *metric_sections(table_b, "#### Lime / KernelShap table", seed=seed),
         "#### Paired differences against IntegratedGradients",
         "",
         *paired_lines(table_b, ["Sigma", "Lime", "KernelShap", "Sigma (logit)"], seed),
@@ -989,7 +977,7 @@ def compose_markdown(
         f"Only {n_c} sentences: the intervals are wide; read this table as a "
         "check of whether 5000 steps change the picture, not as a ranking.",
         "",
-        *tables_of(table_c, seed, "Faithful-setting table"),
+        *metric_sections(table_c, "#### Faithful-setting table", seed=seed),
         "#### Paired differences against IntegratedGradients",
         "",
         *paired_lines(table_c, ["Sigma", "Sigma (faithful)"], seed),

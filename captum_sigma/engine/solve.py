@@ -200,7 +200,9 @@ def solve_sigma(
     weights, counts = problem.element_weights(clean)
     rho = _initial_rho(problem, options, clean, weights, counts, present)
     rho.requires_grad_(True)
-    adam = torch.optim.Adam([rho], lr=options.lr)
+    adam = (
+        torch.optim.Adam([rho], lr=options.lr) if options.optimizer == "adam" else None
+    )
     n_present = present.sum(1, keepdim=True).clamp_min(1)
     tracker = _Selection(options, rho.detach())
     history: List[Tensor] = []  # kept on the device: no host sync per step
@@ -209,7 +211,7 @@ def solve_sigma(
             problem, options, rho, clean, weights, counts, present, step
         )
         (grad,) = torch.autograd.grad(losses.sum(), [rho])
-        if options.optimizer == "adam":
+        if adam is not None:
             adam.zero_grad(set_to_none=True)
             rho.grad = grad
             adam.step()

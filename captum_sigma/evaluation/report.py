@@ -43,6 +43,7 @@ __all__ = [
     "csv_records",
     "format_interval",
     "markdown_table",
+    "metric_sections",
     "metric_table",
     "paired_table",
     "rank_against",
@@ -402,14 +403,7 @@ def comparison_markdown(
         text (str): Markdown.
     """
     parts = [f"# {title}", "", _summary_line(result), ""]
-    for operator in result.operators:
-        header, cells, _ = metric_table(result, operator, seed=seed)
-        parts += [
-            f"## Removal metrics, operator `{operator}`",
-            "",
-            markdown_table(header, cells),
-            "",
-        ]
+    parts += metric_sections(result, "## Removal metrics", seed=seed)
     parts += [_LEGEND, ""]
     header, cells, _ = cost_table(result)
     parts += ["## Cost per sentence", "", markdown_table(header, cells), ""]
@@ -426,6 +420,20 @@ def comparison_markdown(
         parts += [f"![{caption}]({path})", ""]
     parts += ["## Settings", "", "```", _settings_text(result.settings), "```", ""]
     return "\n".join(parts)
+
+
+def metric_sections(result: ComparisonResult, heading: str, seed: int = 0) -> list[str]:
+    """Markdown lines: one ``{heading}, operator `op``` table per removal operator."""
+    parts: list[str] = []
+    for operator in result.operators:
+        header, cells, _ = metric_table(result, operator, seed=seed)
+        parts += [
+            f"{heading}, operator `{operator}`",
+            "",
+            markdown_table(header, cells),
+            "",
+        ]
+    return parts
 
 
 def write_comparison(
