@@ -5,17 +5,23 @@ Usage::
     captum-sigma explain "a gorgeous, witty film" "a tedious mess" [--out DIR]
     captum-sigma explain --file texts.txt --model path/to/hf-model --layer 3
     captum-sigma layers "rare bird has more than enough charm to make it memorable."
+    captum-sigma explain-dataset --input reviews.csv --output job/
+    captum-sigma compare --file texts.txt --methods Sigma IntegratedGradients
 
 ``explain`` prints a per-token table and the prediction for every text and writes an
 HTML page and a PNG per text plus one JSON file of all scores; ``layers`` draws the
-words × layers heatmap of each text (PNG) and writes its matrix as JSON. With no
-``--model`` the packaged default sentiment model is used, offline.
+words × layers heatmap of each text (PNG) and writes its matrix as JSON;
+``explain-dataset`` runs a locked, resumable corpus job; ``compare`` compares
+attribution methods. With no ``--model`` the packaged default sentiment model is
+used, offline; a ``--model`` is always a local folder, never a Hub id.
 
 Sigma attribution: Guan et al., ICML 2019,
 http://proceedings.mlr.press/v97/guan19a.html
 
-Errors are printed as one line (``captum-sigma: error: ...``) with exit code 2 for
-bad input and 1 for other failures; set ``CAPTUM_SIGMA_DEBUG=1`` to see tracebacks.
+Every subcommand checks its flags and files (:mod:`captum_sigma.cli_checks`) before
+loading any weights. Errors are printed as one line (``captum-sigma: error: ...``);
+the exit codes are :data:`EXIT_CODES`. Set ``CAPTUM_SIGMA_DEBUG=1`` to see
+tracebacks.
 
 Subcommands are registered in :data:`SUBCOMMANDS`: each is one function that adds
 its sub-parser to the ``subparsers`` action and sets ``handler`` (or ``func``) to the
@@ -28,25 +34,54 @@ import contextlib
 import importlib.util
 import json
 import os
+import shlex
+import signal
 import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-__all__ = ["SUBCOMMANDS", "CliError", "build_parser", "main"]
+from captum_sigma.cli_checks import (
+    EXIT_BAD_INPUT,
+    EXIT_CODES,
+    EXIT_ERROR_ROWS,
+    EXIT_FAILURE,
+    EXIT_OK,
+    CliError,
+    ModelInfo,
+    add_progress_options,
+    check_data,
+    check_device,
+    check_input,
+    check_layer,
+    check_layer_list,
+    check_model,
+    check_output_dir,
+    check_positive,
+    check_target,
+    exit_codes_epilog,
+    quiet_third_party,
+    read_text_lines,
+    show_progress,
+)
 
-#: Exit code of bad input (usage errors, missing files, bad model, empty text...).
-EXIT_BAD_INPUT = 2
-#: Exit code of a failure while running (e.g. out of memory).
-EXIT_FAILURE = 1
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_CODES",
+    "EXIT_ERROR_ROWS",
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "SUBCOMMANDS",
+    "CliError",
+    "build_parser",
+    "main",
+    "run_handler",
+]
+
 DEFAULT_OUT = "captum-sigma-out"
 #: Set to 1 to see the traceback of an error instead of the one-line message.
 DEBUG_VARIABLE = "CAPTUM_SIGMA_DEBUG"
 _PROG = "captum-sigma"
-
-
-class CliError(Exception):
-    """A user error reported as one line on stderr (no traceback)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,29 +92,46 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Runs the command line; returns the exit code (0 on success).
+    """Runs the command line; returns the exit code.
 
     Args:
         argv: Arguments without the program name; default ``sys.argv[1:]``.
 
     Returns:
-        0 on success, 2 on bad input, 1 on another failure; the error is printed as
-        one line on stderr.
+        One of :data:`EXIT_CODES`; an error is printed as one line on stderr.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        handler = getattr(args, "handler", None) or getattr(args, "func", None)
-        if handler is None:
-            parser.print_help(sys.stderr)
-            return EXIT_BAD_INPUT
-        with _one_line_warnings():
-            return int(handler(args))
     except SystemExit as stop:  # --help / --version
-        return stop.code if isinstance(stop.code, int) else 0
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
+        return stop.code if isinstance(stop.code, int) else EXIT_OK
+    except CliError as error:
+        _error(error)
+        return EXIT_BAD_INPUT
+    handler = getattr(args, "handler", None) or getattr(args, "func", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    args.argv = argv
+    return run_handler(handler, args)
+
+
+def run_handler(handler: Callable[[argparse.Namespace], int], args: Any) -> int:
+    """Runs a subcommand's handler with the CLI's rules; returns the exit code.
+
+    Warnings become one line each, transformers' chatter is silenced, and errors
+    become one line with their exit code: :class:`CliError`, ``ValueError`` and
+    ``TypeError`` are bad input (2), ``RuntimeError``, ``OSError`` and
+    ``ImportError`` failures (1), a second Ctrl-C or SIGTERM ``128 + signal``.
+    """
+    try:
+        with _one_line_warnings(), quiet_third_party():
+            return int(handler(args))
+    except KeyboardInterrupt as stop:
+        number = int(getattr(stop, "signum", signal.SIGINT))
+        _error(f"interrupted by {signal.Signals(number).name}")
+        return 128 + number
     except (CliError, ValueError, TypeError) as error:
         _reraise_when_debugging()
         _error(error)
@@ -98,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=_PROG,
         description="Sigma attribution (Guan et al., ICML 2019) of text models: the "
         "information of each token, as tables, HTML pages, figures and JSON.",
+        epilog=exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
@@ -119,6 +173,8 @@ def add_explain(subparsers: Any) -> None:
         description="Explain texts with the sigma attribution: prints a per-token "
         "table and the prediction, writes TEXT-NNN.html / .png per text and "
         "explanations.json into --out.",
+        epilog=exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_text_options(parser)
     parser.add_argument(
@@ -143,6 +199,8 @@ def add_layers(subparsers: Any) -> None:
         description="The paper's words x layers view: one sigma objective per "
         "encoder layer, each normalised by its own r; writes layers-NNN.png per "
         "text and layers.json into --out.",
+        epilog=exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_text_options(parser)
     parser.add_argument(
@@ -155,15 +213,21 @@ def add_layers(subparsers: Any) -> None:
 
 
 def add_explain_dataset(subparsers: Any) -> None:
-    """``explain-dataset``: a corpus job (streaming, resumable, torchrun-sharded)."""
+    """``explain-dataset``: a corpus job (locked, resumable, torchrun-sharded)."""
     parser = subparsers.add_parser(
         "explain-dataset",
         help="explain a whole corpus: streaming, resumable, torchrun-shardable",
         description="Explain every text of a .txt (one per line), .jsonl or .csv "
-        "file into DIR: atomic shards, a manifest, then results.jsonl (one row per "
-        "input, in input order) and errors.jsonl (bad rows with the reason). Rerun "
-        "the same command to resume after a crash or SIGTERM. Under `torchrun "
-        "--nproc_per_node=N` every rank takes its share and rank 0 merges.",
+        "file (UTF-8, a BOM is accepted) into DIR: one atomic shard per batch of a "
+        "fixed batch plan, a manifest with the job's identity, then results.jsonl "
+        "(one row per good input, in input order) and errors.jsonl (bad rows with "
+        "the reason). One process at a time may use DIR (a lock). Rerun the same "
+        "command to resume after a crash, kill or SIGTERM; a run whose options, "
+        "model files, --data or input differ is refused (--restart starts over). "
+        "Under `torchrun --nproc_per_node=N` rank r takes the batches numbered r "
+        "modulo N and rank 0 merges.",
+        epilog=exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--input", required=True, metavar="FILE")
     parser.add_argument("--output", required=True, metavar="DIR")
@@ -174,6 +238,11 @@ def add_explain_dataset(subparsers: Any) -> None:
         "--layer", type=int, help="explain this encoder layer's hidden state (1-based)"
     )
     parser.add_argument("--target", help="class index or label name to explain")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard what DIR holds (shards, results, manifest) and start over",
+    )
     _add_run_options(parser, pages=False)
     parser.set_defaults(handler=run_explain_dataset, batch_size=32)
 
@@ -197,8 +266,11 @@ SUBCOMMANDS: List[Callable[[Any], None]] = [
 def run_explain(args: argparse.Namespace) -> int:
     """Runs ``explain``; returns the exit code."""
     texts = _texts(args)
-    explainer, model_name = _explainer(args)
+    info, device, data = _check_run_options(args)
+    check_layer(args.layer, info)
+    check_target(args.target, info, args.layer)
     out = _out_dir(args.out)
+    explainer = _load_explainer(args, info, device, data)
     explanations = explainer.explain(
         texts, target=args.target, layer=args.layer, words=args.words
     )
@@ -213,7 +285,7 @@ def run_explain(args: argparse.Namespace) -> int:
         print(f"    wrote {stem}.html and {stem}.png")
         records.append(explanation.to_dict())
     path = out / "explanations.json"
-    _write_json(path, model_name, "explanations", records)
+    _write_json(path, info.name, "explanations", records)
     print(f"\nwrote {path}")
     return _exit_code(explanations)
 
@@ -225,56 +297,16 @@ def _exit_code(results: Sequence[Any]) -> int:
     warning says so, and the exit code tells scripts that the input was not taken
     whole.
     """
-    return EXIT_BAD_INPUT if any(result.truncated for result in results) else 0
-
-
-def run_explain_dataset(args: argparse.Namespace) -> int:
-    """Runs ``explain-dataset``; returns the exit code (0 also when interrupted)."""
-    from captum_sigma.jobs import DatasetJob, init_process_group
-    from captum_sigma.jobs.text_adapter import TextBatchExplainer
-
-    if not Path(args.input).is_file():
-        raise CliError(f"--input {args.input}: no such file")
-    if args.batch_size <= 0:
-        raise CliError(f"--batch-size must be positive, got {args.batch_size}")
-    group = init_process_group(args.device)
-    try:
-        if group.distributed and args.device is None:
-            args.device = "cpu"  # gloo ranks on CPU unless a device is named
-        if group.distributed and str(args.device).startswith("cuda"):
-            args.device = f"cuda:{group.local_rank}"
-        args.no_progress = args.no_progress or group.rank != 0
-        explainer, model_name = _explainer(args)
-        job = DatasetJob(
-            Path(args.input),
-            Path(args.output),
-            TextBatchExplainer(
-                explainer, model_name, layer=args.layer, target=args.target
-            ),
-            text_field=args.text_field,
-            batch_size=args.batch_size,
-            group=group,
-            show_progress=not args.no_progress,
-        )
-        try:
-            summary = job.run()
-        except ValueError as error:
-            raise CliError(str(error)) from None
-        if group.rank == 0:
-            print(summary.line())
-            if not summary.interrupted:
-                print(f"wrote {Path(args.output) / 'results.jsonl'} and errors.jsonl")
-    finally:
-        group.close()
-    return 0
+    return EXIT_BAD_INPUT if any(result.truncated for result in results) else EXIT_OK
 
 
 def run_layers(args: argparse.Namespace) -> int:
     """Runs ``layers``; returns the exit code."""
     texts = _texts(args)
-    layers = _layer_list(args.layer_list)
-    explainer, model_name = _explainer(args)
+    info, device, data = _check_run_options(args)
+    layers = check_layer_list(args.layer_list, info)
     out = _out_dir(args.out)
+    explainer = _load_explainer(args, info, device, data)
     views = explainer.explain_layers(texts, layers=layers, words=args.words)
     records = []
     for number, view in enumerate(views, start=1):
@@ -285,9 +317,110 @@ def run_layers(args: argparse.Namespace) -> int:
         print(f"    wrote {path}")
         records.append(view.to_dict())
     path = out / "layers.json"
-    _write_json(path, model_name, "layers", records)
+    _write_json(path, info.name, "layers", records)
     print(f"\nwrote {path}")
     return _exit_code(views)
+
+
+def run_explain_dataset(args: argparse.Namespace) -> int:
+    """Runs ``explain-dataset``; returns the exit code.
+
+    0: complete without error rows; 3: complete with rows in errors.jsonl; 130 /
+    143: stopped by SIGINT / SIGTERM after finishing (or dropping) the current
+    batch, with the command that resumes it.
+    """
+    from captum_sigma.jobs import DatasetJob, init_process_group
+
+    source = check_input(args.input, args.text_field)
+    check_output_dir(args.output, "--output")
+    info, device, data = _check_run_options(args)
+    check_layer(args.layer, info)
+    check_target(args.target, info, args.layer)
+    group = init_process_group(str(device))
+    try:
+        if group.distributed and device.type == "cuda":
+            device = check_device(f"cuda:{group.local_rank}")
+        progress = show_progress(args) and group.rank == 0
+        job = DatasetJob(
+            source,
+            Path(args.output),
+            lambda: _batch_explainer(args, info, device, data),
+            text_field=args.text_field,
+            batch_size=args.batch_size,
+            group=group,
+            show_progress=progress,
+            settings=_job_settings(args, info, device, data),
+            restart=args.restart,
+        )
+        summary = job.run()
+    finally:
+        group.close()
+    return _report_job(args, summary, group.rank)
+
+
+def _batch_explainer(
+    args: argparse.Namespace, info: ModelInfo, device: Any, data: Any
+) -> Any:
+    """The job's explainer (its own bar shows progress, so none per batch)."""
+    from captum_sigma.jobs.text_adapter import TextBatchExplainer
+
+    explainer = _load_explainer(args, info, device, data, progress=False)
+    return TextBatchExplainer(
+        explainer, info.name, layer=args.layer, target=args.target
+    )
+
+
+def _job_settings(
+    args: argparse.Namespace, info: ModelInfo, device: Any, data: Any
+) -> Dict[str, Any]:
+    import torch
+
+    from captum_sigma.jobs.text_adapter import text_job_settings
+
+    return text_job_settings(
+        info.files,
+        data,
+        layer=args.layer,
+        target=args.target,
+        options={
+            **_sigma_options(args).attribute_kwargs(),
+            "batch_size": args.batch_size,
+        },
+        device=device.type,
+        threads=torch.get_num_threads(),
+    )
+
+
+def _report_job(args: argparse.Namespace, summary: Any, rank: int) -> int:
+    """Prints the run's summary (rank 0) and returns its exit code."""
+    if summary.interrupted:
+        if rank == 0:
+            print(summary.line())
+            _error(
+                f"{summary.line().split(':')[0]}; finished batches are kept; resume "
+                f"with: {_resume_command(args)}"
+            )
+        return 128 + int(summary.stop_signal)
+    merged = summary.merged
+    if rank == 0:
+        print(summary.line())
+        output = Path(args.output)
+        print(
+            f"wrote {output / 'results.jsonl'} ({merged['results']} rows) and "
+            f"{output / 'errors.jsonl'} ({merged['errors']} rows)"
+        )
+        if merged.get("retryable"):
+            print(
+                f"{merged['retryable']} rows failed for a reason that may pass on "
+                f"retry (out of memory); rerun to retry them: {_resume_command(args)}"
+            )
+    return EXIT_ERROR_ROWS if merged["errors"] else EXIT_OK
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    """The command line that resumes this job (``--restart`` dropped)."""
+    argv = [item for item in getattr(args, "argv", []) if item != "--restart"]
+    return shlex.join([_PROG, *argv])
 
 
 # -- options ---------------------------------------------------------------------
@@ -304,7 +437,7 @@ def _add_run_options(parser: argparse.ArgumentParser, pages: bool = True) -> Non
         "--model",
         metavar="DIR",
         help="a local Hugging Face model directory (sequence classifier or bare "
-        "encoder); default: the packaged sentiment model",
+        "encoder; never looked up on the Hub); default: the packaged sentiment model",
     )
     parser.add_argument(
         "--data",
@@ -338,11 +471,7 @@ def _add_run_options(parser: argparse.ArgumentParser, pages: bool = True) -> Non
     parser.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (default: all)"
     )
-    parser.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="hide the progress bars (shown when stderr is a terminal)",
-    )
+    add_progress_options(parser)
 
 
 # -- steps -----------------------------------------------------------------------
@@ -351,12 +480,7 @@ def _add_run_options(parser: argparse.ArgumentParser, pages: bool = True) -> Non
 def _texts(args: argparse.Namespace) -> List[str]:
     texts = list(args.texts)
     if args.file is not None:
-        from captum_sigma.text.data import read_texts
-
-        path = Path(args.file)
-        if not path.is_file():
-            raise CliError(f"--file {args.file}: no such file")
-        texts.extend(read_texts(path))
+        texts.extend(read_text_lines(args.file, "--file"))
     if not texts:
         raise CliError("no text given: pass TEXT arguments or --file FILE")
     for number, text in enumerate(texts, start=1):
@@ -365,88 +489,65 @@ def _texts(args: argparse.Namespace) -> List[str]:
     return texts
 
 
-def _layer_list(value: Optional[str]) -> Optional[List[int]]:
-    if value is None:
-        return None
-    try:
-        layers = [int(item) for item in value.split(",") if item.strip()]
-    except ValueError:
-        raise CliError(f"--layers {value!r}: give comma-separated integers") from None
-    if not layers:
-        raise CliError("--layers: give at least one layer")
-    return layers
+def _check_run_options(
+    args: argparse.Namespace,
+) -> Tuple[ModelInfo, Any, Optional[List[str]]]:
+    """Checks the shared options (no weights loaded); sets torch's threads.
 
-
-def _explainer(args: argparse.Namespace) -> Tuple[Any, str]:
-    from captum_sigma.text import TextExplainer
-
-    if args.steps is not None and args.steps <= 0:
-        raise CliError(f"--steps must be positive, got {args.steps}")
+    Returns:
+        The model's info, the device and the ``r`` data sample (None: each text
+        normalises by its own output).
+    """
+    check_positive("--steps", args.steps)
+    check_positive("--threads", args.threads)
+    check_positive("--batch-size", args.batch_size)
+    info = check_model(args.model)
+    device = check_device(args.device)
+    data = check_data(args.data)
+    if data is None:
+        data = _default_sample(required=args.model is None)
     if args.threads is not None:
-        if args.threads <= 0:
-            raise CliError(f"--threads must be positive, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
-    device = _device(args.device)
-    progress = not args.no_progress and sys.stderr.isatty()
-    data = None if args.data is None else _data(args.data)
-    if args.model is None:
+    return info, device, data
+
+
+def _sigma_options(args: argparse.Namespace) -> Any:
+    from captum_sigma.engine import SigmaOptions
+
+    if args.steps is None:
+        return SigmaOptions(seed=args.seed)
+    return SigmaOptions(n_steps=args.steps, seed=args.seed)
+
+
+def _load_explainer(
+    args: argparse.Namespace,
+    info: ModelInfo,
+    device: Any,
+    data: Optional[List[str]],
+    progress: Optional[bool] = None,
+) -> Any:
+    """Loads the model (the only place weights are read) and builds the explainer."""
+    from captum_sigma.text import TextExplainer
+
+    progress = show_progress(args) if progress is None else progress
+    if info.folder is None:
         _status("loading the default sentiment model", progress)
         model, tokenizer = _default_model(device)
-        model_name = "default"
-        data = data if data is not None else _default_sample(required=True)
     else:
-        _check_model_dir(args.model)
-        _status(f"loading the model in {args.model}", progress)
-        model, tokenizer = _load_model(args.model, device)
-        model_name = str(args.model)
-        data = data if data is not None else _default_sample(required=False)
-    options: Dict[str, Any] = {"seed": args.seed, "show_progress": progress}
-    if args.steps is not None:
-        options["n_steps"] = args.steps
-    explainer = TextExplainer(
-        model, tokenizer, data=data, batch_size=args.batch_size, **options
+        _status(f"loading the model in {info.folder}", progress)
+        model, tokenizer = _load_model(str(info.folder), device)
+    options = _sigma_options(args)
+    return TextExplainer(
+        model,
+        tokenizer,
+        data=data,
+        batch_size=args.batch_size,
+        n_steps=options.n_steps,
+        seed=options.seed,
+        show_progress=progress,
     )
-    return explainer, model_name
-
-
-def _device(value: Optional[str]) -> Any:
-    import torch
-
-    if value is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(value)
-    except (RuntimeError, ValueError):
-        raise CliError(
-            f"unknown device {value!r}: use cpu, cuda, cuda:N or mps"
-        ) from None
-    if device.type == "cpu":
-        return device
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise CliError(f"device {value!r} is not available: no CUDA GPU found")
-        if device.index is not None and device.index >= count:
-            raise CliError(f"device {value!r} is not available: {count} CUDA GPU(s)")
-        return device
-    if device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise CliError(f"device {value!r} is not available on this machine")
-        return device
-    raise CliError(f"unsupported device {value!r}: use cpu, cuda, cuda:N or mps")
-
-
-def _data(path: str) -> List[str]:
-    from captum_sigma.text.data import read_texts
-
-    if not Path(path).is_file():
-        raise CliError(f"--data {path}: no such file")
-    texts = read_texts(path)
-    if len(texts) < 2:
-        raise CliError(f"--data {path}: give at least 2 texts to estimate r")
-    return texts
 
 
 def _default_sample(required: bool) -> Optional[List[str]]:
@@ -468,26 +569,14 @@ def _default_sample(required: bool) -> Optional[List[str]]:
 def _default_model(device: Any) -> Tuple[Any, Any]:
     from captum_sigma.text.default_model import load_default_model
 
-    with _quiet_transformers():
-        try:
-            return load_default_model(device=device)
-        except RuntimeError as error:
-            raise CliError(f"cannot load the default model: {error}") from None
-
-
-def _check_model_dir(path: str) -> None:
-    folder = Path(path)
-    if not folder.exists():
-        raise CliError(f"--model {path}: no such directory")
-    if not folder.is_dir():
-        raise CliError(f"--model {path}: not a directory")
-    if not (folder / "config.json").is_file():
-        raise CliError(
-            f"--model {path}: not a Hugging Face model directory (no config.json)"
-        )
+    try:
+        return load_default_model(device=device)
+    except RuntimeError as error:
+        raise CliError(f"cannot load the default model: {error}") from None
 
 
 def _load_model(path: str, device: Any) -> Tuple[Any, Any]:
+    """Loads a checked local folder (``local_files_only``: never the Hub)."""
     folder = Path(path)
     from transformers import (
         AutoConfig,
@@ -496,21 +585,20 @@ def _load_model(path: str, device: Any) -> Tuple[Any, Any]:
         AutoTokenizer,
     )
 
-    with _quiet_transformers():
-        try:
-            config = AutoConfig.from_pretrained(folder, local_files_only=True)
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            architectures = getattr(config, "architectures", None) or []
-            if any("ForSequenceClassification" in name for name in architectures):
-                auto: Any = AutoModelForSequenceClassification
-            else:
-                auto = AutoModel
-            model = auto.from_pretrained(folder, local_files_only=True)
-        except Exception as error:  # transformers raises many kinds: one line
-            raise CliError(
-                f"--model {path}: cannot load the model ({type(error).__name__}: "
-                f"{error})"
-            ) from None
+    try:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        architectures = getattr(config, "architectures", None) or []
+        if any("ForSequenceClassification" in name for name in architectures):
+            auto: Any = AutoModelForSequenceClassification
+        else:
+            auto = AutoModel
+        model = auto.from_pretrained(folder, local_files_only=True)
+    except Exception as error:  # transformers raises many kinds: one line
+        raise CliError(
+            f"--model {path}: cannot load the model ({type(error).__name__}: "
+            f"{error})"
+        ) from None
     return model.to(device).eval(), tokenizer
 
 
@@ -581,22 +669,6 @@ def _one_line_warnings() -> Iterator[None]:
             yield
         finally:
             warnings.showwarning = previous
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 if __name__ == "__main__":

@@ -259,3 +259,92 @@ def test_every_issue_subcommand_is_registered(capsys):
     for command in ("explain", "layers", "explain-dataset", "compare"):
         assert main([command, "--help"]) == 0
         assert f"captum-sigma {command}" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tiny_model_dir, tmp_path_factory):
+    """A bare encoder folder (no classification head), tokenizer included."""
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("encoder")
+    for path in tiny_model_dir.iterdir():
+        if "token" in path.name or path.name == "vocab.txt":
+            shutil.copy(path, folder / path.name)
+    config = BertConfig(
+        vocab_size=16,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def no_weights(monkeypatch):
+    """Any attempt to load weights fails the test."""
+    import transformers
+
+    import captum_sigma.text.default_model as default_model
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("weights were loaded before the flags were checked")
+
+    for auto in (
+        transformers.AutoModel,
+        transformers.AutoModelForSequenceClassification,
+    ):
+        monkeypatch.setattr(auto, "from_pretrained", loaded)
+    monkeypatch.setattr(default_model, "load_default_model", loaded)
+
+
+SUBCOMMAND_ARGS = {
+    "explain": ["explain", "good film", "--out", "{tmp}/out"],
+    "layers": ["layers", "good film", "--out", "{tmp}/out"],
+    "explain-dataset": ["explain-dataset", "--input", "{texts}", "--output", "{tmp}/o"],
+    "compare": ["compare", "--file", "{texts}", "--out", "{tmp}/out"],
+}
+BAD_FLAGS = [
+    (command, flags, match)
+    for command in SUBCOMMAND_ARGS
+    for flags, match in [
+        (["--model", "{tmp}/nonexistent"], "no such directory"),
+        (["--device", "foo"], "--device foo"),
+    ]
+] + [
+    ("explain", ["--target", "nonsense"], "--target nonsense: unknown class"),
+    ("explain", ["--layer", "99"], "--layer 99"),
+    ("layers", ["--layers", "1,9"], "--layers 9"),
+    ("explain-dataset", ["--target", "nonsense"], "--target nonsense: unknown class"),
+    ("explain-dataset", ["--target", "7"], "--target 7: class out of range"),
+    ("explain-dataset", ["--layer", "99"], "--layer 99"),
+    ("explain-dataset", ["--input", "{tmp}/none.jsonl"], "--input"),
+    ("explain-dataset", ["--input", "{tmp}/t.csv", "--text-field", "body"], "body"),
+    ("compare", ["--methods", "Sigma", "Bogus"], "--methods: unknown ['Bogus']"),
+    ("compare", ["--file", "{tmp}/none.txt"], "--file"),
+    ("compare", ["--model", "{encoder}"], "bare encoder without a trained"),
+]
+
+
+@pytest.mark.parametrize("command, flags, match", BAD_FLAGS)
+def test_every_subcommand_checks_its_flags_before_loading_weights(
+    command, flags, match, model_dir, encoder_dir, tmp_path, capsys, no_weights
+):
+    """Issue #10 items 8 and 9: one line, exit code 2, no weights, no work."""
+    texts = tmp_path / "texts.txt"
+    texts.write_text("good film\nbad plot\n")
+    (tmp_path / "t.csv").write_text("id,text\n1,good film\n")
+    values = {"tmp": tmp_path, "texts": texts, "encoder": encoder_dir}
+    argv = [*SUBCOMMAND_ARGS[command], "--model", str(model_dir), *flags]
+    code, _, err = run([a.format(**values) for a in argv], capsys)
+    assert_one_line_error(code, err, match)
+    assert not (tmp_path / "o" / "manifest.json").exists()
+
+
+def test_exit_codes_are_documented_in_every_help(capsys):
+    for command in ("explain", "layers", "explain-dataset", "compare"):
+        assert main([command, "--help"]) == 0
+        page = capsys.readouterr().out
+        assert "exit codes:" in page and "143" in page and "130" in page
+        assert "3  explain-dataset complete, with rows in errors.jsonl" in page

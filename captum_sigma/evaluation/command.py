@@ -1,8 +1,8 @@
 r"""The ``compare`` command: compare attribution methods on sentences from a file.
 
 ``register_compare(subparsers)`` adds the sub-command to an ``argparse``
-sub-parser set (``captum-sigma compare ...``); until the main CLI wires it in,
-run it on its own::
+sub-parser set (``captum-sigma compare ...``, registered by the main CLI); it also
+runs on its own::
 
     python -m captum_sigma.evaluation.command compare --file texts.txt \
         [--model DIR] [--methods Sigma IntegratedGradients ...] [--out DIR] \
@@ -15,10 +15,10 @@ It writes ``comparison.md``, ``comparison.csv``, ``comparison.html`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
         parser (argparse.ArgumentParser): The sub-command's parser; its
         ``func`` default is :func:`run_compare`.
     """
+    from captum_sigma.cli_checks import add_progress_options, exit_codes_epilog
     from captum_sigma.evaluation.methods import DEFAULT_METHOD_NAMES
 
     parser = subparsers.add_parser(
@@ -43,8 +44,10 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Run Sigma and Captum's methods on the sentences of a file (target: "
             "the predicted class) and write markdown/CSV tables, PNG plots and an "
-            "HTML page."
+            "HTML page. Every flag and file is checked before the model loads."
         ),
+        epilog=exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--file", required=True, help="text file, one sentence per line"
@@ -52,8 +55,8 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         default=None,
-        help="folder of a sequence classifier and its tokenizer (save_pretrained); "
-        "default: the packaged sentiment model",
+        help="local folder of a fine-tuned sequence classifier and its tokenizer "
+        "(save_pretrained; never a Hub id); default: the packaged sentiment model",
     )
     parser.add_argument(
         "--methods",
@@ -69,7 +72,9 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", default="captum-sigma-compare", help="output folder")
     parser.add_argument("--n", type=int, default=None, help="use the first N lines")
-    parser.add_argument("--device", default=None, help="e.g. cpu or cuda")
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if any)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every method")
     parser.add_argument(
         "--batch-size", type=int, default=16, help="sentences per attribution call"
@@ -81,6 +86,7 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
         choices=["delete", "mask"],
         help="removal operators of the metrics",
     )
+    add_progress_options(parser)
     parser.set_defaults(func=run_compare)
     return parser
 
@@ -109,60 +115,147 @@ def read_texts(path: str | Path, n: int | None = None) -> list[str]:
 def run_compare(args: argparse.Namespace) -> int:
     r"""Runs the comparison described by parsed arguments and writes its files.
 
+    Every flag and file is checked (:mod:`captum_sigma.cli_checks`, shared with
+    the other subcommands) before the model loads: a missing file, an unknown
+    method or device, a ``--model`` that is not a local sequence classifier (a
+    bare encoder would get a random head) each raise a one-line error.
+
     Args:
         args (argparse.Namespace): From the ``compare`` parser.
 
     Returns:
         status (int): 0 on success.
     """
-    from captum_sigma.evaluation.compare import (
-        DEFAULT_SIGMA_SETTINGS,
-        FAITHFUL_SIGMA_SETTINGS,
-        compare,
-    )
-    from captum_sigma.evaluation.report import write_comparison
+    from captum_sigma.cli_checks import show_progress
+    from captum_sigma.evaluation.compare import compare
 
-    texts = read_texts(args.file, args.n)
-    model, tokenizer = _load_model(args.model, args.device)
-    sigma_settings = (
-        FAITHFUL_SIGMA_SETTINGS if args.faithful else DEFAULT_SIGMA_SETTINGS
-    )
-    methods = args.methods
+    texts, sigma_settings, methods, info, device = _checked(args)
+    model, tokenizer = _load_model(info, device)
     if methods is not None and args.faithful and "Sigma (faithful)" not in methods:
         methods = list(methods) + ["Sigma (faithful)"]
-    result = compare(
-        model,
-        tokenizer,
-        texts,
-        methods,
-        operators=tuple(args.operators),
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=args.device,
-        sigma_settings=sigma_settings,
-    )
+    stages = _stage_count(methods, sigma_settings, len(args.operators))
+    with _stage_progress(stages, show_progress(args)):
+        result = compare(
+            model,
+            tokenizer,
+            texts,
+            methods,
+            operators=tuple(args.operators),
+            batch_size=args.batch_size,
+            seed=args.seed,
+            device=device,
+            sigma_settings=sigma_settings,
+        )
+    from captum_sigma.evaluation.report import write_comparison
+
     paths = write_comparison(result, args.out)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0
 
 
-def _load_model(folder: str | None, device: str | None) -> tuple[Any, Any]:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    if folder is None:
-        from captum_sigma.text.default_model import load_default_model
+def _checked(args: argparse.Namespace) -> tuple[Any, ...]:
+    """Every check of ``compare`` (no weights loaded)."""
+    from captum_sigma.cli_checks import (
+        check_device,
+        check_methods,
+        check_model,
+        check_output_dir,
+        check_positive,
+        read_text_lines,
+    )
+    from captum_sigma.evaluation.compare import (
+        DEFAULT_SIGMA_SETTINGS,
+        FAITHFUL_SIGMA_SETTINGS,
+    )
 
-        return load_default_model(device=device)
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    check_positive("--n", args.n)
+    check_positive("--batch-size", args.batch_size)
+    texts = read_text_lines(args.file, "--file")[: args.n]
+    sigma_settings = (
+        FAITHFUL_SIGMA_SETTINGS if args.faithful else DEFAULT_SIGMA_SETTINGS
+    )
+    methods = check_methods(args.methods, list(sigma_settings))
+    info = check_model(args.model, need_classifier=True)
+    device = check_device(args.device)
+    check_output_dir(args.out, "--out")
+    return texts, sigma_settings, methods, info, device
 
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        folder, local_files_only=True
-    ).eval()
-    if device is not None:
-        model.to(device)
-    return model, tokenizer
+
+def _load_model(info: Any, device: Any) -> tuple[Any, Any]:
+    """Loads a checked model: the default one, or a local folder (never the Hub)."""
+    from captum_sigma.cli_checks import CliError
+
+    try:
+        if info.folder is None:
+            from captum_sigma.text.default_model import load_default_model
+
+            return load_default_model(device=device)
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(info.folder, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            info.folder, local_files_only=True
+        )
+    except Exception as error:  # transformers raises many kinds: one line
+        raise CliError(
+            f"--model {info.name}: cannot load the model ({type(error).__name__}: "
+            f"{error})"
+        ) from None
+    return model.to(device).eval(), tokenizer
+
+
+def _stage_count(
+    methods: Sequence[str] | None, sigma_settings: Any, n_operators: int
+) -> int:
+    """Stages :func:`compare` logs: attributions, seed stability, metric rows."""
+    from captum_sigma.evaluation.methods import default_methods
+
+    specs = default_methods(methods, sigma_settings=sigma_settings)
+    rows = len(specs) + sum(spec.signed for spec in specs.values())
+    stochastic = sum(spec.stochastic for spec in specs.values())
+    return len(specs) + stochastic + n_operators * rows
+
+
+#: How :func:`compare` logs the start of each stage it runs.
+_STAGE_PREFIXES = ("attributing with ", "seed stability of ", "metrics of ")
+
+
+class _StageBar(logging.Handler):
+    """Advances a tqdm bar on every stage :func:`compare` logs."""
+
+    def __init__(self, bar: Any) -> None:
+        super().__init__(logging.INFO)
+        self.bar = bar
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(_STAGE_PREFIXES):
+            self.bar.set_postfix_str(message, refresh=False)
+            self.bar.update(1)
+
+
+@contextlib.contextmanager
+def _stage_progress(total: int, enabled: bool) -> Iterator[None]:
+    """A tqdm bar over the comparison's stages (only when ``enabled``)."""
+    if not enabled:
+        yield
+        return
+    from tqdm.auto import tqdm
+
+    logger = logging.getLogger("captum_sigma.evaluation.compare")
+    level, propagate = logger.level, logger.propagate
+    with tqdm(total=total, desc="compare", unit="stage") as bar:
+        handler = _StageBar(bar)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,19 +272,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     r"""Entry point of ``python -m captum_sigma.evaluation.command``.
 
+    Errors follow the ``captum-sigma`` rules (one line; 2 for bad input, 1 for a
+    failure): see :func:`captum_sigma.cli.run_handler`.
+
     Args:
         argv (sequence of str, optional): Arguments. Default: ``sys.argv[1:]``.
 
     Returns:
         status (int): The exit status.
     """
+    from captum_sigma.cli import run_handler
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        return args.func(args)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_handler(args.func, args)
 
 
 if __name__ == "__main__":

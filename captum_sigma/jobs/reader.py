@@ -1,21 +1,39 @@
 """Streaming input for corpus jobs: txt (one text per line), JSONL and CSV.
 
-Rows are read lazily, numbered in input order, and checked one by one: an empty or
-undecodable row becomes a :class:`BadRow` with a reason instead of stopping the job.
-Files are opened with ``errors="surrogateescape"`` so an undecodable byte sequence
-affects its own row only.
+Rows are read lazily, numbered in input order, and checked one by one: an empty row,
+or one with bytes that are not UTF-8 in its text or its ``id``, becomes a
+:class:`BadRow` with a reason instead of stopping the job. Files are opened with
+``errors="surrogateescape"`` so an undecodable byte sequence affects its own row
+only, and with ``encoding="utf-8-sig"`` so a byte-order mark (what spreadsheet
+programs write as "CSV UTF-8") is dropped in every format.
 """
 
 import csv
+import hashlib
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import IO, Iterator, Optional, Union
 
-__all__ = ["InputRow", "BadRow", "read_rows", "count_rows", "input_format"]
+__all__ = [
+    "FORMATS",
+    "BadRow",
+    "InputRow",
+    "count_rows",
+    "csv_header",
+    "input_format",
+    "input_sha256",
+    "is_valid_utf8",
+    "open_input",
+    "printable",
+    "read_rows",
+]
 
 FORMATS = ("txt", "jsonl", "csv")
+#: Decoding of every input: a BOM is dropped, bad bytes stay in their own row.
+ENCODING = "utf-8-sig"
+ERRORS = "surrogateescape"
 
 
 @dataclass(frozen=True)
@@ -29,7 +47,7 @@ class InputRow:
 
 @dataclass(frozen=True)
 class BadRow:
-    """A row that cannot be explained, and why."""
+    """A row that cannot be explained, and why (its ``id`` is always printable)."""
 
     index: int
     id: str
@@ -50,7 +68,17 @@ def input_format(path: Union[str, Path]) -> str:
     return suffix
 
 
-def _is_decodable(text: str) -> bool:
+def input_sha256(path: Union[str, Path], chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 of the file's bytes, read in chunks (the input's identity)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_bytes), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_valid_utf8(text: str) -> bool:
+    """False when ``text`` holds bytes that were not UTF-8 (escaped surrogates)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -58,59 +86,80 @@ def _is_decodable(text: str) -> bool:
     return True
 
 
-def _check(index: int, row_id: str, text: Optional[object]) -> Row:
+def printable(text: str) -> str:
+    """``text`` with undecodable bytes written as ``\\xNN`` (always valid UTF-8)."""
+    try:
+        raw = text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON "\\ud800" escape
+        return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def _check(index: int, row_id: object, text: Optional[object]) -> Row:
+    identifier = str(row_id)
+    if not is_valid_utf8(identifier):
+        return BadRow(index, printable(identifier), "undecodable id: not valid UTF-8")
     if not isinstance(text, str):
-        return BadRow(index, row_id, "missing or non-string text field")
-    if not _is_decodable(text):
-        return BadRow(index, row_id, "undecodable: not valid UTF-8")
+        return BadRow(index, identifier, "missing or non-string text field")
+    if not is_valid_utf8(text):
+        return BadRow(index, identifier, "undecodable: not valid UTF-8")
     if not text.strip():
-        return BadRow(index, row_id, "empty text")
-    return InputRow(index, row_id, text.strip())
+        return BadRow(index, identifier, "empty text")
+    return InputRow(index, identifier, text.strip())
 
 
-def _txt_rows(handle) -> Iterator[Row]:
+def _txt_rows(handle: IO[str]) -> Iterator[Row]:
     for index, line in enumerate(handle):
-        yield _check(index, str(index), line.rstrip("\r\n"))
+        yield _check(index, index, line.rstrip("\r\n"))
 
 
-def _jsonl_rows(handle, text_field: str) -> Iterator[Row]:
+def _jsonl_rows(handle: IO[str], text_field: str) -> Iterator[Row]:
     for index, line in enumerate(handle):
         try:
             record = json.loads(line)
         except ValueError as error:
-            yield BadRow(index, str(index), f"invalid JSON: {error}")
+            yield BadRow(index, str(index), f"invalid JSON: {printable(str(error))}")
             continue
         if not isinstance(record, dict):
             yield BadRow(index, str(index), "JSON line is not an object")
             continue
-        row_id = str(record.get("id", index))
-        yield _check(index, row_id, record.get(text_field))
+        yield _check(index, record.get("id", index), record.get(text_field))
 
 
-def _csv_rows(handle, text_field: str) -> Iterator[Row]:
+def csv_header(handle: IO[str]) -> Optional[list]:
+    """The CSV header row of an open file (``None`` for an empty file)."""
+    return csv.DictReader(handle).fieldnames
+
+
+def _csv_rows(handle: IO[str], text_field: str) -> Iterator[Row]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     reader = csv.DictReader(handle)
     if reader.fieldnames is None or text_field not in reader.fieldnames:
+        header = None if reader.fieldnames is None else list(reader.fieldnames)
         raise ValueError(
             f"--text-field: column '{text_field}' not in the CSV header "
-            f"{reader.fieldnames}"
+            f"{[printable(name) for name in header or []]}"
         )
     for index, record in enumerate(reader):
-        row_id = str(record.get("id") or index)
-        yield _check(index, row_id, record.get(text_field))
+        yield _check(index, record.get("id") or index, record.get(text_field))
+
+
+def open_input(path: Union[str, Path]) -> IO[str]:
+    """Opens an input file for reading text (BOM dropped, bad bytes escaped)."""
+    newline = "" if input_format(path) == "csv" else None
+    return open(path, encoding=ENCODING, errors=ERRORS, newline=newline)
 
 
 def read_rows(path: Union[str, Path], text_field: str = "text") -> Iterator[Row]:
     """Yields every row of ``path`` in input order (streaming)."""
     fmt = input_format(path)
-    newline = "" if fmt == "csv" else None
-    with open(path, encoding="utf-8", errors="surrogateescape", newline=newline) as f:
+    with open_input(path) as handle:
         if fmt == "txt":
-            yield from _txt_rows(f)
+            yield from _txt_rows(handle)
         elif fmt == "jsonl":
-            yield from _jsonl_rows(f, text_field)
+            yield from _jsonl_rows(handle, text_field)
         else:
-            yield from _csv_rows(f, text_field)
+            yield from _csv_rows(handle, text_field)
 
 
 def count_rows(path: Union[str, Path], text_field: str = "text") -> int:

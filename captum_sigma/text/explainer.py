@@ -97,6 +97,8 @@ class TextExplainer:
                 ``"pooler"``.
             device (str or torch.device, optional): Move the model there first;
                 None keeps the model where it is (inputs follow the model).
+                An unavailable device (e.g. ``"cuda"`` without a GPU) raises
+                ValueError.
             max_length (int, optional): Longest input in tokens; longer texts are
                 truncated with a warning. Default: the model's maximum.
             batch_size (int, optional): Texts (or text × layer rows) per batch.
@@ -121,7 +123,7 @@ class TextExplainer:
             )
         _check_positive_int("batch_size", batch_size)
         if device is not None:
-            model.to(device)
+            model.to(_available_device(device))
         self.model = model
         self.tokenizer = tokenizer
         self.pooling = pooling
@@ -704,6 +706,22 @@ def _check_texts(name: str, texts: Any, minimum: int = 1) -> List[str]:
 def _check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _available_device(device: Union[str, torch.device]) -> torch.device:
+    """``device`` as a torch.device; ValueError naming ``device`` if unavailable."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device: unknown device {device!r} ({error})") from None
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if resolved.type == "cuda" and (resolved.index or 0) >= count:
+        raise ValueError(
+            f"device {str(resolved)!r} is not available: {count} CUDA GPU(s) found"
+        )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(resolved)!r} is not available (no MPS)")
+    return resolved
 
 
 def _preview(text: str, size: int = 40) -> str:

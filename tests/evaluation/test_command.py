@@ -52,7 +52,7 @@ def texts_file(tmp_path) -> Path:
     return path
 
 
-def test_compare_command_writes_its_files(model_dir, texts_file, tmp_path, capsys):
+def test_compare_command_writes_its_files(model_dir, texts_file, tmp_path, capfd):
     out = tmp_path / "out"
     status = main(
         [
@@ -76,6 +76,7 @@ def test_compare_command_writes_its_files(model_dir, texts_file, tmp_path, capsy
             "3",
             "--batch-size",
             "1",
+            "--progress",
         ]
     )
     assert status == 0
@@ -92,7 +93,10 @@ def test_compare_command_writes_its_files(model_dir, texts_file, tmp_path, capsy
     assert "2 sentences" in markdown and "seed: 3" in markdown
     for method in ("Sigma", "IntegratedGradients", "FeatureAblation", "Random"):
         assert f"| {method} |" in markdown
-    assert "comparison.md" in capsys.readouterr().out
+    captured = capfd.readouterr()
+    assert "comparison.md" in captured.out
+    assert "compare: 100%" in captured.err  # --progress: a bar although not a tty
+    assert "Loading weights" not in captured.err
 
 
 def test_register_compare_on_an_outside_parser(texts_file) -> None:
@@ -140,3 +144,51 @@ def test_module_runs_on_its_own() -> None:
     )
     assert completed.returncode == 0
     assert "--file" in completed.stdout and "--batch-size" in completed.stdout
+
+
+@pytest.fixture
+def encoder_dir(model_dir, tmp_path) -> Path:
+    """The same folder with a bare encoder instead of the classifier."""
+    folder = tmp_path / "encoder"
+    folder.mkdir()
+    for path in model_dir.iterdir():
+        if "token" in path.name or path.name == "vocab.txt":
+            (folder / path.name).write_bytes(path.read_bytes())
+    make_tiny_bert().bert.save_pretrained(folder)
+    return folder
+
+
+def _refused(argv, capsys, match) -> None:
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert len(err.splitlines()) == 1 and match in err and "Traceback" not in err
+
+
+def test_compare_follows_the_cli_rules(
+    model_dir, encoder_dir, texts_file, tmp_path, capsys, monkeypatch
+) -> None:
+    """Issue #10 item 9: one line and exit 2, before any weights load."""
+    base = ["compare", "--file", str(texts_file), "--out", str(tmp_path / "o")]
+    _refused([*base, "--model", str(encoder_dir)], capsys, "bare encoder")
+    _refused([*base, "--model", str(tmp_path / "nonexistent")], capsys, "no such dir")
+    _refused([*base, "--model", str(model_dir), "--device", "foo"], capsys, "foo")
+    _refused([*base, "--model", str(model_dir), "--n", "0"], capsys, "--n")
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model loaded before --methods was checked")
+
+    auto = transformers.AutoModelForSequenceClassification
+    monkeypatch.setattr(auto, "from_pretrained", loaded)
+    bogus = [*base, "--model", str(model_dir), "--methods", "Bogus"]
+    _refused(bogus, capsys, "Bogus")
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="CUDA is available here"
+)
+def test_compare_on_an_unavailable_cuda_device_is_bad_input(
+    model_dir, texts_file, tmp_path, capsys
+) -> None:
+    argv = ["compare", "--file", str(texts_file), "--model", str(model_dir)]
+    _refused([*argv, "--device", "cuda"], capsys, "not available")
