@@ -83,10 +83,13 @@ def sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def shards(out):
+    """Finished shards (a temporary ``.tmp-*`` file is not one)."""
+    return [p for p in (out / "shards").glob("*.jsonl") if not p.name.startswith(".")]
+
+
 def shard_rows(out):
-    return sum(
-        len(p.read_text().splitlines()) for p in (out / "shards").glob("*.jsonl")
-    )
+    return sum(len(p.read_text().splitlines()) for p in shards(out))
 
 
 class Killed(BaseException):
@@ -131,7 +134,7 @@ def test_uninterrupted_run_has_one_row_per_input_in_order(reference):
     assert [r["text"] for r in rows] == reference.lines
     assert [r["index"] for r in rows] == list(range(len(reference.lines)))
     assert all(len(r["scores"]) == len(r["tokens"]) for r in rows)
-    assert len(list((reference.out / "shards").glob("*.jsonl"))) == 12
+    assert len(shards(reference.out)) == 12
 
 
 def test_second_run_is_refused_then_sigkill_and_resume_give_the_same_bytes(
@@ -144,7 +147,7 @@ def test_second_run_is_refused_then_sigkill_and_resume_give_the_same_bytes(
         [script(), *argv], env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     deadline = time.time() + 120
-    while len(list((out / "shards").glob("*.jsonl"))) < 2:
+    while len(shards(out)) < 2:
         if process.poll() is not None or time.time() > deadline:
             pytest.fail(f"the job ended first: {process.stderr.read()[-2000:]}")
         time.sleep(0.02)
