@@ -37,12 +37,11 @@ import dataclasses
 import hashlib
 import logging
 import os
-import pickle
 import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -61,7 +60,9 @@ from captum_sigma.evaluation import (  # noqa: E402
     planted_dataset,
     train_planted_model,
 )
+from captum_sigma.evaluation.analysis import rank_against  # noqa: E402
 from captum_sigma.evaluation.html_view import comparison_html  # noqa: E402
+from captum_sigma.evaluation.methods import SIGMA_PROBABILITY_ROW  # noqa: E402
 from captum_sigma.evaluation.planted import PLANTED_WORD, shortcut_rates  # noqa: E402
 from captum_sigma.evaluation.plots import (  # noqa: E402
     plot_agreement,
@@ -77,14 +78,17 @@ from captum_sigma.evaluation.report import (  # noqa: E402
     metric_sections,
     metric_table,
     paired_table,
-    rank_against,
     stability_table,
     write_csv,
 )
+from captum_sigma.evaluation.stages import Stages, stratified_order  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MAIN_METHODS = [
-    "Sigma",
+#: The Sigma rows: the default explainer's (``TextExplainer.default()``: logit / r)
+#: and, named, the probability self-normalised; a stage of their own ("sigma"), so
+#: that they alone are recomputed when Sigma changes.
+SIGMA_METHODS = ["Sigma", SIGMA_PROBABILITY_ROW]
+OTHER_MAIN_METHODS = [
     "IntegratedGradients",
     "Saliency",
     "InputXGradient",
@@ -92,8 +96,9 @@ MAIN_METHODS = [
     "FeatureAblation",
     "Random",
 ]
+MAIN_METHODS = SIGMA_METHODS + OTHER_MAIN_METHODS
 SAMPLING_METHODS = ["Lime", "KernelShap"]
-STAGE_NAMES = ("main", "sampling", "logit", "faithful", "planted")
+STAGE_NAMES = ("sigma", "main", "sampling", "logit", "faithful", "planted")
 LOG = logging.getLogger("comparison_report")
 
 
@@ -135,76 +140,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "report is written only when every stage is available (default: all)",
     )
     return parser.parse_args(argv)
-
-
-def stratified_order(
-    texts: list[str], labels: list[int], lengths: np.ndarray, n: int, seed: int
-) -> list[int]:
-    """Indices of n sentences: 8 cells (label x length quartile), round-robin."""
-    quartiles = np.quantile(lengths, [0.25, 0.5, 0.75])
-    cell_of = np.asarray(labels) * 4 + np.searchsorted(quartiles, lengths, "right")
-    rng = np.random.default_rng(seed)
-    cells = [rng.permutation(np.flatnonzero(cell_of == c)).tolist() for c in range(8)]
-    order: list[int] = []
-    while len(order) < n and any(cells):
-        for cell in cells:
-            if cell and len(order) < n:
-                order.append(cell.pop(0))
-    return order
-
-
-class Stages:
-    """Runs named stages, caching their results and wall times.
-
-    Each stage is cached under a key made of the model's digest, the stage's name
-    and only the settings that stage depends on, so enlarging one prefix (e.g.
-    ``--sampling-n``) recomputes that stage alone, and several processes started
-    with ``--stages`` can fill one cache side by side.
-    """
-
-    def __init__(
-        self, cache: Path, digest: str, fresh: bool, only: set[str] | None
-    ) -> None:
-        self.folder = cache
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.digest = digest
-        self.fresh = fresh
-        self.only = only
-        self.seconds: dict[str, float] = {}
-        self.computed: set[str] = set()
-        self.missing: list[str] = []
-
-    def path(self, name: str, depends: dict[str, Any]) -> Path:
-        key = hashlib.sha256(
-            repr((self.digest, name, sorted(depends.items()))).encode()
-        ).hexdigest()[:12]
-        return self.folder / f"{name}-{key}.pkl"
-
-    def run(self, name: str, depends: dict[str, Any], fn: Callable[[], Any]) -> Any:
-        path = self.path(name, depends)
-        if path.exists() and not self.fresh:
-            with open(path, "rb") as handle:
-                value, seconds = pickle.load(handle)
-            LOG.info("stage %s: cached (%.0f s when computed)", name, seconds)
-        elif self.only is not None and name not in self.only:
-            LOG.info("stage %s: not cached and not selected by --stages", name)
-            self.missing.append(name)
-            return None
-        else:
-            LOG.info("stage %s: running", name)
-            start = time.perf_counter()
-            value = fn()
-            seconds = time.perf_counter() - start
-            # Written under a temporary name and renamed: an interrupted stage
-            # never leaves a truncated pickle that a later run would trust.
-            partial = path.with_suffix(".partial")
-            with open(partial, "wb") as handle:
-                pickle.dump((value, seconds), handle)
-            os.replace(partial, path)
-            LOG.info("stage %s: %.0f s", name, seconds)
-            self.computed.add(name)
-        self.seconds[name] = seconds
-        return value
 
 
 def machine_lines() -> list[str]:
@@ -396,25 +331,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cpu":  # keys of CPU runs predate the option
         del shared["device"]
 
-    main_result = stages.run(
-        "main",
-        dict(
-            shared,
-            n=args.n,
-            curve_n=args.curve_n,
-            stability_n=args.stability_n,
-            sigma=sigma_default,
-        ),
+    sigma_result = stages.run(
+        "sigma",
+        dict(shared, n=args.n, curve_n=args.curve_n, stability_n=args.stability_n)
+        | dict(sigma=sigma_default, rows=tuple(SIGMA_METHODS)),
         lambda: compare(
             model,
             tokenizer,
             texts,
-            MAIN_METHODS,
+            SIGMA_METHODS,
             labels=labels,
             curve_n=args.curve_n,
             stability_n=args.stability_n,
             **common,
         ),
+    )
+    others = stages.run(
+        "main",
+        dict(shared, n=args.n, curve_n=args.curve_n, rows=tuple(OTHER_MAIN_METHODS)),
+        lambda: compare(
+            model,
+            tokenizer,
+            texts,
+            OTHER_MAIN_METHODS,
+            labels=labels,
+            curve_n=args.curve_n,
+            stability_n=0,
+            **common,
+        ),
+    )
+    main_result = (
+        None if None in (sigma_result, others) else sigma_result.combine(others)
     )
     sampling = stages.run(
         "sampling",
@@ -429,10 +376,10 @@ def main(argv: list[str] | None = None) -> int:
             **common,
         ),
     )
-    logit_specs = default_methods(["Sigma", "IntegratedGradients"])
+    logit_specs = default_methods(["IntegratedGradients"])
     logit = stages.run(
         "logit",
-        dict(shared, n=n_sampling, sigma=sigma_default),
+        dict(shared, n=n_sampling, rows=("IntegratedGradients",)),
         lambda: compare(
             model,
             tokenizer,
@@ -534,7 +481,7 @@ def write_outputs(
             records.append({**record, "table": "faithful:cost"})
     for name, result in (("main", main_result), ("lime_kshap", table_b)):
         for operator in result.operators:
-            rows = ["Sigma", "Lime", "KernelShap", "Sigma (logit)"]
+            rows = ["Sigma", "Lime", "KernelShap", SIGMA_PROBABILITY_ROW]
             rows = [r for r in rows if r in result.rows]
             for record in paired_table(result, operator, rows, seed=seed)[2]:
                 records.append({**record, "table": f"{name}:{record['table']}"})
@@ -724,7 +671,9 @@ def headline_lines(
     main_cells = _cells(main, "Sigma", seed)
     total = len(main_cells)
     b_cells = _cells(table_b, "Sigma", seed)
-    logit_vs_sigma = [c for c in _cells(table_b, "Sigma (logit)", seed) if c["better"]]
+    logit_vs_sigma = [
+        c for c in _cells(table_b, SIGMA_PROBABILITY_ROW, seed) if c["better"]
+    ]
     logit_worse = sum(any(r == "Sigma" for r, _ in c["better"]) for c in logit_vs_sigma)
     faithful_cells = _cells(table_c, "Sigma (faithful)", seed)
     improved = sum(
@@ -780,9 +729,10 @@ def headline_lines(
         f"{ig_text}",
         f"- With Lime and KernelShap ({n_b} sentences): rows significantly better "
         f"than Sigma: {_phrase(_count_better(b_cells), total)}.",
-        f"- Explaining the logit instead of the probability does not help: "
-        f"`Sigma (logit)` is significantly worse than Sigma in {logit_worse} of "
-        f"{total} cells ({n_b} sentences).",
+        f"- The other Sigma setting, `{SIGMA_PROBABILITY_ROW}` (what this report "
+        "called Sigma before the row became the default explainer's), is "
+        f"significantly worse than Sigma in {logit_worse} of {total} cells "
+        f"({n_b} sentences).",
         f"- The faithful setting ({faithful_passes:.0f} forward+backward passes per "
         f"sentence, {n_c} sentences only) has a better "
         f"mean than the default setting in {improved} of {total} cells, but rows "
@@ -869,9 +819,9 @@ def compose_markdown(
         "",
         *sigma_row_summary(table_b, "Sigma", seed),
         "",
-        "Sigma explaining the logit instead of the probability (same sentences):",
+        f"`{SIGMA_PROBABILITY_ROW}` (same sentences):",
         "",
-        *sigma_row_summary(table_b, "Sigma (logit)", seed),
+        *sigma_row_summary(table_b, SIGMA_PROBABILITY_ROW, seed),
         "",
         f"Sigma's faithful setting (first {n_c} sentences only):",
         "",
@@ -967,9 +917,12 @@ def compose_markdown(
         *metric_sections(table_b, "#### Lime / KernelShap table", seed=seed),
         "#### Paired differences against IntegratedGradients",
         "",
-        *paired_lines(table_b, ["Sigma", "Lime", "KernelShap", "Sigma (logit)"], seed),
-        "Rows `Sigma (logit)` and `IntegratedGradients (logit)`: the same "
-        "methods explaining the logit of the predicted class instead of its "
+        *paired_lines(
+            table_b, ["Sigma", "Lime", "KernelShap", SIGMA_PROBABILITY_ROW], seed
+        ),
+        "Row `Sigma` is `TextExplainer.default()`'s result (logit of the predicted "
+        f"class / r); `{SIGMA_PROBABILITY_ROW}` explains its probability without "
+        "r; `IntegratedGradients (logit)` explains the logit instead of the "
         "probability (a diagnostic: the metrics still measure the probability).",
         "",
         f"## Sigma's faithful setting: first {n_c} sentences",

@@ -60,9 +60,11 @@ from captum_sigma.cli_checks import (
     check_positive,
     check_target,
     exit_codes_epilog,
+    load_checked_model,
     quiet_third_party,
     read_text_lines,
     show_progress,
+    sigma_options,
 )
 
 __all__ = [
@@ -353,9 +355,27 @@ def run_explain_dataset(args: argparse.Namespace) -> int:
             restart=args.restart,
         )
         summary = job.run()
+    except ValueError as error:
+        raise CliError(_job_flags(str(error))) from None
     finally:
         group.close()
     return _report_job(args, summary, group.rank)
+
+
+#: The job's argument names (``DatasetJob``'s messages) as ``explain-dataset`` flags.
+_JOB_FLAGS = {
+    "output_dir": "--output",
+    "input_path": "--input",
+    "batch_size": "--batch-size",
+    "restart=True": "--restart",
+}
+
+
+def _job_flags(message: str) -> str:
+    """A job's error message with its argument names replaced by the CLI's flags."""
+    for name, flag in _JOB_FLAGS.items():
+        message = message.replace(name, flag)
+    return message
 
 
 def _batch_explainer(
@@ -373,6 +393,8 @@ def _batch_explainer(
 def _job_settings(
     args: argparse.Namespace, info: ModelInfo, device: Any, data: Any
 ) -> Dict[str, Any]:
+    from dataclasses import asdict
+
     import torch
 
     from captum_sigma.jobs.text_adapter import text_job_settings
@@ -382,10 +404,7 @@ def _job_settings(
         data,
         layer=args.layer,
         target=args.target,
-        options={
-            **_sigma_options(args).attribute_kwargs(),
-            "batch_size": args.batch_size,
-        },
+        options={**asdict(_sigma_options(args)), "batch_size": args.batch_size},
         device=device.type,
         threads=torch.get_num_threads(),
     )
@@ -458,12 +477,21 @@ def _add_run_options(parser: argparse.ArgumentParser, pages: bool = True) -> Non
     parser.add_argument(
         "--device", help="cpu, cuda, cuda:N or mps; default: cuda when available"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed (%(default)s)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed (default: SigmaOptions.seed)"
+    )
     parser.add_argument(
         "--steps",
         type=int,
         default=None,
-        help="optimisation steps (default 46, after 4 warm-start passes)",
+        help="optimisation steps (default: SigmaOptions.n_steps, "
+        f"{_default_steps()}; with --reference {_reference_steps()})",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="the reference implementation's run (captum_sigma.REFERENCE_OPTIONS: "
+        "random init, Adam, best-loss step; slow); --steps and --seed override it",
     )
     parser.add_argument(
         "--batch-size", type=int, default=16, help="texts per batch (%(default)s)"
@@ -514,11 +542,19 @@ def _check_run_options(
 
 
 def _sigma_options(args: argparse.Namespace) -> Any:
+    return sigma_options(args.steps, args.seed, reference=args.reference)
+
+
+def _default_steps() -> int:
     from captum_sigma.engine import SigmaOptions
 
-    if args.steps is None:
-        return SigmaOptions(seed=args.seed)
-    return SigmaOptions(n_steps=args.steps, seed=args.seed)
+    return SigmaOptions.n_steps
+
+
+def _reference_steps() -> int:
+    from captum_sigma.engine import REFERENCE_OPTIONS
+
+    return REFERENCE_OPTIONS.n_steps
 
 
 def _load_explainer(
@@ -532,21 +568,16 @@ def _load_explainer(
     from captum_sigma.text import TextExplainer
 
     progress = show_progress(args) if progress is None else progress
-    if info.folder is None:
-        _status("loading the default sentiment model", progress)
-        model, tokenizer = _default_model(device)
-    else:
-        _status(f"loading the model in {info.folder}", progress)
-        model, tokenizer = _load_model(str(info.folder), device)
-    options = _sigma_options(args)
+    where = "the default sentiment model" if info.folder is None else info.folder
+    _status(f"loading {where}", progress)
+    model, tokenizer = load_checked_model(info, device)
     return TextExplainer(
         model,
         tokenizer,
         data=data,
         batch_size=args.batch_size,
-        n_steps=options.n_steps,
-        seed=options.seed,
         show_progress=progress,
+        options=_sigma_options(args),
     )
 
 
@@ -564,42 +595,6 @@ def _default_sample(required: bool) -> Optional[List[str]]:
         return default_data_sample()
     except RuntimeError as error:
         raise CliError(str(error)) from None
-
-
-def _default_model(device: Any) -> Tuple[Any, Any]:
-    from captum_sigma.text.default_model import load_default_model
-
-    try:
-        return load_default_model(device=device)
-    except RuntimeError as error:
-        raise CliError(f"cannot load the default model: {error}") from None
-
-
-def _load_model(path: str, device: Any) -> Tuple[Any, Any]:
-    """Loads a checked local folder (``local_files_only``: never the Hub)."""
-    folder = Path(path)
-    from transformers import (
-        AutoConfig,
-        AutoModel,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-    )
-
-    try:
-        config = AutoConfig.from_pretrained(folder, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        architectures = getattr(config, "architectures", None) or []
-        if any("ForSequenceClassification" in name for name in architectures):
-            auto: Any = AutoModelForSequenceClassification
-        else:
-            auto = AutoModel
-        model = auto.from_pretrained(folder, local_files_only=True)
-    except Exception as error:  # transformers raises many kinds: one line
-        raise CliError(
-            f"--model {path}: cannot load the model ({type(error).__name__}: "
-            f"{error})"
-        ) from None
-    return model.to(device).eval(), tokenizer
 
 
 # -- output ----------------------------------------------------------------------

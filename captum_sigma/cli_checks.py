@@ -6,7 +6,10 @@ folder, device, target, layer(s), methods and files here, from the model's
 exit code 2 at once instead of a traceback after minutes of work. A ``--model``
 is always a local folder: it is never looked up on the Hugging Face Hub. The module
 also holds the progress-bar rule (a bar only on a terminal unless ``--progress``)
-and the silencing of third-party chatter.
+and the silencing of third-party chatter, the one loader of a checked model
+(:func:`load_checked_model`, the only place a subcommand reads weights) and the
+sigma options of the run (:func:`sigma_options`, ``--reference`` / ``--steps`` /
+``--seed``).
 """
 
 import argparse
@@ -39,9 +42,11 @@ __all__ = [
     "check_positive",
     "check_target",
     "exit_codes_epilog",
+    "load_checked_model",
     "quiet_third_party",
     "read_text_lines",
     "show_progress",
+    "sigma_options",
 ]
 
 #: Exit code of a complete run.
@@ -301,14 +306,11 @@ def check_layer_list(value: Optional[str], info: ModelInfo) -> Optional[List[int
 
 
 def check_methods(
-    names: Optional[Sequence[str]], sigma_names: Sequence[str]
+    names: Optional[Sequence[str]], known: Sequence[str]
 ) -> Optional[List[str]]:
-    """Checks ``--methods`` against Sigma's rows and the registry's methods."""
+    """Checks ``--methods`` against the known method names (Sigma's rows first)."""
     if names is None:
         return None
-    from captum_sigma.evaluation.methods import DEFAULT_METHOD_NAMES
-
-    known = [*sigma_names, *DEFAULT_METHOD_NAMES]
     unknown = [name for name in names if name not in known]
     if unknown:
         raise CliError(f"--methods: unknown {unknown}; known: {', '.join(known)}")
@@ -368,13 +370,17 @@ def check_file(path: Optional[str], option: str) -> Optional[Path]:
 
 
 def read_text_lines(path: str, option: str, minimum: int = 1) -> List[str]:
-    """Non-blank, stripped lines of a UTF-8 file (a BOM is dropped)."""
+    """Non-blank, stripped lines of a UTF-8 file (a BOM is dropped), read by
+    :func:`captum_sigma.text.data.read_texts`; errors name ``option``."""
+    from captum_sigma.text.data import read_texts
+
     check_file(path, option)
     try:
-        with open(path, encoding="utf-8-sig") as handle:
-            texts = [line.strip() for line in handle if line.strip()]
+        texts = read_texts(path)
     except UnicodeDecodeError as error:
         raise CliError(f"{option} {path}: not UTF-8 text ({error.reason})") from None
+    except ValueError:  # no text at all
+        texts = []
     except OSError as error:
         raise CliError(f"{option} {path}: cannot read ({error.strerror})") from None
     if len(texts) < minimum:
@@ -463,3 +469,62 @@ def quiet_third_party() -> Iterator[None]:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+# -- loading -----------------------------------------------------------------------
+
+
+def load_checked_model(info: ModelInfo, device: Any) -> Tuple[Any, Any]:
+    """Loads a model checked by :func:`check_model`: ``(model, tokenizer)``.
+
+    The packaged default model when ``info.folder`` is None, else the local folder
+    (``local_files_only``: never the Hub) as a sequence classifier when its config
+    names one, else as a bare encoder. The model is put on ``device`` in eval mode.
+
+    Raises:
+        CliError: One line naming ``--model`` when transformers cannot load it.
+    """
+    if info.folder is None:
+        from captum_sigma.text.default_model import load_default_model
+
+        try:
+            return load_default_model(device=device)
+        except RuntimeError as error:
+            raise CliError(f"cannot load the default model: {error}") from None
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
+
+    folder = info.folder
+    try:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        architectures = getattr(config, "architectures", None) or []
+        if any("ForSequenceClassification" in name for name in architectures):
+            auto: Any = AutoModelForSequenceClassification
+        else:
+            auto = AutoModel
+        model = auto.from_pretrained(folder, local_files_only=True)
+    except Exception as error:  # transformers raises many kinds: one line
+        raise CliError(
+            f"--model {info.name}: cannot load the model ({type(error).__name__}: "
+            f"{error})"
+        ) from None
+    return model.to(device).eval(), tokenizer
+
+
+def sigma_options(
+    steps: Optional[int], seed: Optional[int], reference: bool = False
+) -> Any:
+    """The :class:`~captum_sigma.SigmaOptions` of ``--steps``, ``--seed`` and
+    ``--reference`` (the reference implementation's run,
+    ``captum_sigma.REFERENCE_OPTIONS``); a flag that is not given keeps the
+    options' own value."""
+    from captum_sigma.attr.common import resolve_options
+    from captum_sigma.engine import REFERENCE_OPTIONS
+
+    base = REFERENCE_OPTIONS if reference else None
+    return resolve_options(base, {"n_steps": steps, "seed": seed})

@@ -15,8 +15,8 @@ from captum._utils.typing import TargetType
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from captum_sigma.attr import _common as common
-from captum_sigma.attr._layer_hooks import StopForward, explained_output
+from captum_sigma.attr import common
+from captum_sigma.attr.hooks import StopForward, explained_output
 
 __all__ = ["estimate_regularization", "save_regularization", "load_regularization"]
 

@@ -32,6 +32,7 @@ __all__ = [
     "plot_token_scores",
     "plot_words_layers",
     "records_to_html",
+    "token_colour",
 ]
 
 #: Captum's record class (``captum.attr.visualization.VisualizationDataRecord``).
@@ -374,7 +375,7 @@ def _word_marks(
     for index, token in enumerate(tokens):
         note = "" if notes is None else f' title="{_escape(notes[index])}"'
         marks.append(
-            f'<mark style="background-color: {_color(values[index])}"{note}>'
+            f'<mark style="background-color: {token_colour(values[index])}"{note}>'
             f"{_escape(token)}</mark>"
         )
     return " ".join(marks)
@@ -383,7 +384,7 @@ def _word_marks(
 def _legend() -> str:
     steps = [0.0, 0.25, 0.5, 0.75, 1.0]
     swatches = "".join(
-        f'<span style="background-color: {_color(v)}"></span>' for v in steps
+        f'<span style="background-color: {token_colour(v)}"></span>' for v in steps
     )
     return (
         f'<p class="legend"><b>Legend:</b> low information {swatches} high '
@@ -391,8 +392,10 @@ def _legend() -> str:
     )
 
 
-def _color(value: float) -> str:
-    """Captum's colour scale: green for positive, red for negative, clipped."""
+def token_colour(value: float) -> str:
+    """The package's one token colour scale (Captum's): a CSS colour for a
+    normalised score in [-1, 1], green for positive, red for negative, clipped
+    (NaN and Inf: white)."""
     value = 0.0 if not math.isfinite(value) else max(-1.0, min(1.0, value))
     if value >= 0:
         return f"hsl(120, 75%, {100 - int(50 * value)}%)"

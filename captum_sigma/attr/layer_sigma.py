@@ -4,20 +4,17 @@
 from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
-from captum._utils.common import _format_output, _run_forward
+from captum._utils.common import _run_forward
 from captum._utils.gradient import _forward_layer_eval
 from captum._utils.typing import TargetType
 from captum.attr import LayerAttribution, PerturbationAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from captum_sigma.attr import _common as common
-from captum_sigma.attr._layer_hooks import (
-    StopForward,
-    explained_output,
-    replaced_activations,
-)
-from captum_sigma.engine import SigmaOptions, SigmaProblem
+from captum_sigma.attr import common
+from captum_sigma.attr.hooks import StopForward, explained_output, replaced_activations
+from captum_sigma.attr.sigma import SigmaAttribution
+from captum_sigma.engine import SigmaOptions
 
 __all__ = ["LayerSigmaAttribution"]
 
@@ -33,6 +30,10 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
 
     With ``explained_layer`` the explained output is another module's output (the
     forward pass stops there): the paper's "information of each word in layer ℓ".
+
+    Like ``LayerIntegratedGradients`` over ``IntegratedGradients``, it computes the
+    layer's activations and delegates to :class:`SigmaAttribution` with a forward
+    function that makes the layer return the perturbed activations.
 
     Paper: "Towards a Deep and Unified Understanding of Deep Neural Models in NLP",
     Guan, Wang, Zhang, Chen, He and Xie, ICML 2019,
@@ -74,25 +75,26 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
         inputs: Union[Tensor, Tuple[Tensor, ...]],
         target: TargetType = None,
         additional_forward_args: Any = None,
-        n_steps: int = SigmaOptions.n_steps,
-        lr: float = SigmaOptions.lr,
-        n_samples: int = SigmaOptions.n_samples,
-        scale: float = SigmaOptions.scale,
-        rate: float = SigmaOptions.rate,
+        n_steps: Optional[int] = None,
+        lr: Optional[float] = None,
+        n_samples: Optional[int] = None,
+        scale: Optional[float] = None,
+        rate: Optional[float] = None,
         regularization: Union[None, float, Tensor] = None,
-        seed: int = SigmaOptions.seed,
+        seed: Optional[int] = None,
         internal_batch_size: Optional[int] = None,
         return_input_shape: bool = True,
         return_sigma: bool = False,
         show_progress: bool = False,
-        selection: str = SigmaOptions.selection,
-        init: str = SigmaOptions.init,
-        warm_start_probes: int = SigmaOptions.warm_start_probes,
-        warm_start_rounds: int = SigmaOptions.warm_start_rounds,
-        optimizer: str = SigmaOptions.optimizer,
+        selection: Optional[str] = None,
+        init: Optional[str] = None,
+        warm_start_probes: Optional[int] = None,
+        warm_start_rounds: Optional[int] = None,
+        optimizer: Optional[str] = None,
         token_mask: Optional[Tensor] = None,
         explained_layer: Optional[nn.Module] = None,
         attribute_to_layer_input: bool = False,
+        options: Optional[SigmaOptions] = None,
     ) -> Union[Tensor, Tuple[Tensor, ...], Tuple[Any, Tensor]]:
         r"""
         Args:
@@ -101,7 +103,7 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
             target, additional_forward_args, n_steps, lr, n_samples, scale, rate,
             regularization, seed, internal_batch_size, return_input_shape,
             return_sigma, show_progress, selection, init, warm_start_probes,
-            warm_start_rounds, optimizer: As in
+            warm_start_rounds, optimizer, options: As in
                 :meth:`SigmaAttribution.attribute`; ``return_input_shape=False``
                 returns (B, n_groups) group scores, i.e. (B, T) for a (B, T, D) layer.
             token_mask (Tensor, optional): (B, T) mask of real tokens (e.g. the
@@ -124,54 +126,37 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
         common.check_devices("inputs", formatted, self.layer)
         self._check_not_data_parallel()
         common.check_target(target, batch)
-        mask = common.check_token_mask(token_mask, batch)
+        common.check_token_mask(token_mask, batch)
         if explained_layer is not None and not isinstance(explained_layer, nn.Module):
             raise TypeError("explained_layer must be a torch.nn.Module")
-        options = common.make_options(
-            n_steps=n_steps,
-            lr=lr,
-            n_samples=n_samples,
-            scale=scale,
-            rate=rate,
-            seed=seed,
-            selection=selection,
-            init=init,
-            warm_start_probes=warm_start_probes,
-            warm_start_rounds=warm_start_rounds,
-            optimizer=optimizer,
-        )
+        options = common.resolve_options(options, locals())
         args = common.format_args(additional_forward_args)
         common.warn_if_training(self.forward_func)
-        chunk = common.chunk_size_for(internal_batch_size, n_samples, batch)
-
-        def build(start: int, end: int) -> Tuple[SigmaProblem, Tensor]:
-            return self._chunk_problem(
-                formatted,
-                target,
-                args,
-                mask,
-                regularization,
-                explained_layer,
-                attribute_to_layer_input,
-                start,
-                end,
-                batch,
+        with common.isolated_rng_and_grad(formatted):  # a training-mode forward
+            activations = self._layer_activations(  # draws dropout masks
+                formatted, args, attribute_to_layer_input
             )
-
-        with common.isolated_rng_and_grad(formatted):
-            results = common.solve_in_chunks(
-                batch, chunk, build, options, show_progress, "Layer sigma attribution"
+            inner = SigmaAttribution(
+                self._forward_with_activations(
+                    len(activations),
+                    len(formatted),
+                    explained_layer,
+                    attribute_to_layer_input,
+                )
             )
-        sigma, sizes, groups = common.concat_results(results)
-        if return_input_shape:
-            dtypes = [activation.dtype for activation in results[0][0].inputs]
-            scores = common.scores_in_input_shape(sigma, groups, scale, torch.float32)
-            attributions = _format_output(
-                len(scores) > 1, tuple(s.to(d) for s, d in zip(scores, dtypes))
+            return inner.attribute.__wrapped__(  # type: ignore[attr-defined]
+                inner,
+                activations if len(activations) > 1 else activations[0],
+                target=target,
+                additional_forward_args=(*formatted, *(args or ())),
+                regularization=regularization,
+                internal_batch_size=internal_batch_size,
+                return_input_shape=return_input_shape,
+                return_sigma=return_sigma,
+                show_progress=show_progress,
+                token_mask=token_mask,
+                options=options,
             )
-        else:
-            attributions = common.group_scores(sigma, sizes, scale)
-        return (attributions, sigma) if return_sigma else attributions
 
     def _check_not_data_parallel(self) -> None:
         if isinstance(self.forward_func, nn.DataParallel) or (
@@ -182,46 +167,6 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
                 "replicas; pass the underlying module (use torch.distributed to scale "
                 "out)"
             )
-
-    def _chunk_problem(
-        self,
-        inputs: Tuple[Tensor, ...],
-        target: TargetType,
-        args: Optional[Tuple[Any, ...]],
-        token_mask: Optional[Tensor],
-        regularization: Union[None, float, Tensor],
-        explained_layer: Optional[nn.Module],
-        attribute_to_layer_input: bool,
-        start: int,
-        end: int,
-        batch: int,
-    ) -> Tuple[SigmaProblem, Tensor]:
-        chunk_inputs = tuple(inp[start:end] for inp in inputs)
-        chunk_target = common.slice_batch(target, start, end, batch)
-        chunk_args = common.slice_batch(args, start, end, batch)
-        chunk_mask = None if token_mask is None else token_mask[start:end]
-        layer_inputs = self._layer_activations(
-            chunk_inputs, chunk_args, attribute_to_layer_input
-        )
-        hidden_fn = self._hidden_function(
-            chunk_inputs,
-            chunk_target,
-            chunk_args,
-            explained_layer,
-            attribute_to_layer_input,
-        )
-        with torch.no_grad():
-            clean = hidden_fn(layer_inputs, 1)
-        groups, n_groups = common.default_groups(layer_inputs, chunk_mask)
-        problem = SigmaProblem(
-            inputs=layer_inputs,
-            groups=groups,
-            n_groups=n_groups,
-            hidden_fn=hidden_fn,
-            regularization=common.check_regularization(regularization, clean),
-            output_mask=chunk_mask,
-        )
-        return problem, clean
 
     def _layer_activations(
         self,
@@ -247,35 +192,36 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
         common.check_batch("layer activations", activations)
         return tuple(a.detach() for a in activations)
 
-    def _hidden_function(
+    def _forward_with_activations(
         self,
-        inputs: Tuple[Tensor, ...],
-        target: TargetType,
-        args: Optional[Tuple[Any, ...]],
+        n_activations: int,
+        n_inputs: int,
         explained_layer: Optional[nn.Module],
         attribute_to_layer_input: bool,
-    ) -> Callable[[Tuple[Tensor, ...], int], Tensor]:
-        repeated = common.RepeatedCall(inputs, target, args)
+    ) -> Callable[..., Tensor]:
+        """``f(*activations, *inputs, *args)``: ``forward_func(*inputs, *args)`` with
+        the layer returning ``activations`` (stopped at ``explained_layer``).
 
-        def hidden_fn(activations: Tuple[Tensor, ...], n_repeats: int) -> Tensor:
-            repeated_inputs, repeated_target, repeated_args = repeated(n_repeats)
-            rows = repeated_inputs[0].shape[0]
+        ``self.forward_func`` is read at call time (``LLMGradientAttribution``
+        swaps it on a copy of the method).
+        """
+
+        def forward(*arguments: Any) -> Tensor:
+            activations = arguments[:n_activations]
+            inputs = arguments[n_activations : n_activations + n_inputs]
+            args = arguments[n_activations + n_inputs :]
             with (
                 replaced_activations(self.layer, activations, attribute_to_layer_input),
                 explained_output(explained_layer) as store,
             ):
                 try:
-                    output = _run_forward(
-                        self.forward_func, repeated_inputs, None, repeated_args
-                    )
+                    output = _run_forward(self.forward_func, inputs, None, args or None)
                 except StopForward:
-                    output = store["output"]
-                else:
-                    if explained_layer is not None:
-                        raise ValueError(
-                            "explained_layer was not called by the forward function"
-                        )
-            output = common.check_output(output, rows)
-            return common.select_target(output, repeated_target)
+                    return store["output"]
+            if explained_layer is not None:
+                raise ValueError(
+                    "explained_layer was not called by the forward function"
+                )
+            return output
 
-        return hidden_fn
+        return forward

@@ -10,7 +10,7 @@ from captum.attr import PerturbationAttribution
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_sigma.attr import _common as common
+from captum_sigma.attr import common
 from captum_sigma.engine import SigmaOptions, SigmaProblem
 
 __all__ = ["SigmaAttribution"]
@@ -63,23 +63,24 @@ class SigmaAttribution(PerturbationAttribution):
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Union[None, Tensor, Tuple[Tensor, ...]] = None,
-        n_steps: int = SigmaOptions.n_steps,
-        lr: float = SigmaOptions.lr,
-        n_samples: int = SigmaOptions.n_samples,
-        scale: float = SigmaOptions.scale,
-        rate: float = SigmaOptions.rate,
+        n_steps: Optional[int] = None,
+        lr: Optional[float] = None,
+        n_samples: Optional[int] = None,
+        scale: Optional[float] = None,
+        rate: Optional[float] = None,
         regularization: Union[None, float, Tensor] = None,
-        seed: int = SigmaOptions.seed,
+        seed: Optional[int] = None,
         internal_batch_size: Optional[int] = None,
         return_input_shape: bool = True,
         return_sigma: bool = False,
         show_progress: bool = False,
-        selection: str = SigmaOptions.selection,
-        init: str = SigmaOptions.init,
-        warm_start_probes: int = SigmaOptions.warm_start_probes,
-        warm_start_rounds: int = SigmaOptions.warm_start_rounds,
-        optimizer: str = SigmaOptions.optimizer,
+        selection: Optional[str] = None,
+        init: Optional[str] = None,
+        warm_start_probes: Optional[int] = None,
+        warm_start_rounds: Optional[int] = None,
+        optimizer: Optional[str] = None,
         token_mask: Optional[Tensor] = None,
+        options: Optional[SigmaOptions] = None,
     ) -> Union[Tensor, Tuple[Tensor, ...], Tuple[Any, Tensor]]:
         r"""
         Args:
@@ -98,24 +99,21 @@ class SigmaAttribution(PerturbationAttribution):
                 the tuple; elements sharing an id share ``σ``. Negative ids are never
                 perturbed nor scored. Default: one group per position for (B, T, D)
                 inputs, one per element otherwise.
-            n_steps (int, optional): Optimisation steps, ``n_samples`` forward+
-                backward passes each. Default: 46 (with the 4 warm-start passes,
-                50 per example: Integrated Gradients' default)
-            lr (float, optional): ``optimizer="newton"``: the first step's
-                fraction of the Newton step, step ``t`` taking ``lr / (1 + lr·t)``;
-                ``optimizer="adam"``: Adam's learning rate. Default: 0.5
-            n_samples (int, optional): Noise draws per step. Default: 1
-            scale (float, optional): Upper bound of ``σ``; about 10 × the std of the
-                word-embedding matrix. Default: 0.5
-            rate (float, optional): Weight of the entropy term. Default: 0.1
-            regularization (float or Tensor, optional): ``r``, the per-element std of
-                the explained output over a data sample, broadcastable to one
-                example's output (e.g. shape (D,) for a (B, T, D) output); see
+            n_steps, lr, n_samples, scale, rate, seed, selection, init,
+            warm_start_probes, warm_start_rounds, optimizer (optional): Fields of
+                :class:`~captum_sigma.SigmaOptions` (see its docstring for their
+                meaning and defaults, e.g. ``SigmaOptions.n_steps``). Each one that
+                is given (not None) overrides the same field of ``options``.
+                Default: None (the value in ``options``)
+            regularization (float or Tensor, optional): The normaliser ``r``: the
+                explained output's change is divided by it. Normally the
+                per-element std of the explained output over a data sample,
+                broadcastable to one example's output (e.g. shape (D,) for a
+                (B, T, D) output); see
                 :func:`captum_sigma.estimate_regularization`. ``None`` divides by the
                 example's own mean ``s²`` (not comparable across examples). Zero
                 entries are clamped to ``captum_sigma.engine.REGULARIZATION_EPS``.
                 Default: None
-            seed (int, optional): Seed of every random stream. Default: 0
             internal_batch_size (int, optional): Bound on the rows one forward pass
                 sees (examples × noise draws). Default: None (the whole batch)
             return_input_shape (bool, optional): Return attributions shaped like the
@@ -125,22 +123,13 @@ class SigmaAttribution(PerturbationAttribution):
             return_sigma (bool, optional): Also return ``σ`` of shape (B, n_groups)
                 (NaN for groups an example does not have). Default: False
             show_progress (bool, optional): Show a progress bar. Default: False
-            selection (str, optional): ``"final"``, ``"average"`` (mean ``ρ`` over
-                the second half of the steps) or ``"best_loss"`` (the reference).
-                Default: "final"
-            init (str, optional): ``"linearized"``, ``"constant"`` or ``"random"``
-                (the reference). Default: "linearized"
-            warm_start_probes (int, optional): Vector-Jacobian products per round
-                of the linearised start (forward+backward passes). Default: 4
-            warm_start_rounds (int, optional): Rounds of the linearised start;
-                later rounds linearise at noisy points of the current σ.
-                Default: 1
-            optimizer (str, optional): ``"newton"`` (stochastic Newton steps with
-                the closed-form per-token curvature of the linearised loss at its
-                optimum) or ``"adam"`` (the reference). Default: "newton"
             token_mask (Tensor, optional): (B, T) mask of real tokens for inputs of
                 shape (B, T, ...): padded positions are never perturbed nor scored and
                 are left out of the loss of a per-position output. Default: None
+            options (SigmaOptions, optional): Every hyper-parameter of the
+                optimisation in one object, e.g. ``captum_sigma.REFERENCE_OPTIONS``
+                (the reference implementation's run); the flat arguments above
+                override its fields. Default: None (``SigmaOptions()``)
 
         Returns:
             *Tensor* or *tuple[Tensor, ...]* of **attributions**, and with
@@ -153,9 +142,9 @@ class SigmaAttribution(PerturbationAttribution):
             ...                        token_mask=mask)
             >>> token_scores = attr.sum(-1)                # (B, T), larger = important
 
-        The faithful reference run is ``n_steps=5000, lr=0.01, n_samples=1,
-        selection="best_loss", init="random", optimizer="adam"``
-        (``captum_sigma.REFERENCE_OPTIONS``).
+            >>> from captum_sigma import REFERENCE_OPTIONS    # the reference run
+            >>> attr = sigma.attribute(embeds, options=REFERENCE_OPTIONS,
+            ...                        n_steps=100)            # flat ones override
         """
         is_tuple = isinstance(inputs, tuple)
         formatted = common.format_tensors("inputs", inputs)
@@ -170,26 +159,13 @@ class SigmaAttribution(PerturbationAttribution):
         common.check_devices("inputs", formatted, self.forward_func)
         common.check_target(target, batch)
         mask = common.check_token_mask(token_mask, batch)
-        options = common.make_options(
-            n_steps=n_steps,
-            lr=lr,
-            n_samples=n_samples,
-            scale=scale,
-            rate=rate,
-            seed=seed,
-            selection=selection,
-            init=init,
-            warm_start_probes=warm_start_probes,
-            warm_start_rounds=warm_start_rounds,
-            optimizer=optimizer,
-        )
+        options = common.resolve_options(options, locals())
         if feature_mask is None:
             groups, n_groups = common.default_groups(formatted, mask)
         else:
             groups, n_groups = common.mask_groups(feature_mask, formatted, mask)
         args = common.format_args(additional_forward_args)
         common.warn_if_training(self.forward_func)
-        chunk = common.chunk_size_for(internal_batch_size, n_samples, batch)
 
         def build(start: int, end: int) -> Tuple[SigmaProblem, Tensor]:
             return self._chunk_problem(
@@ -205,19 +181,19 @@ class SigmaAttribution(PerturbationAttribution):
                 batch,
             )
 
-        with common.isolated_rng_and_grad(formatted):
-            results = common.solve_in_chunks(
-                batch, chunk, build, options, show_progress, "Sigma attribution"
-            )
-        sigma, sizes, groups = common.concat_results(results)
+        scores, sigma = common.attribute_groups(
+            formatted,
+            build,
+            options,
+            internal_batch_size,
+            show_progress,
+            return_input_shape,
+            "Sigma attribution",
+        )
         if return_input_shape:
-            dtypes = [inp.dtype for inp in formatted]
-            scores = common.scores_in_input_shape(sigma, groups, scale, torch.float32)
-            attributions = _format_output(
-                is_tuple, tuple(s.to(d) for s, d in zip(scores, dtypes))
-            )
+            attributions = _format_output(is_tuple, scores)
         else:
-            attributions = common.group_scores(sigma, sizes, scale)
+            attributions = scores[0]
         return (attributions, sigma) if return_sigma else attributions
 
     def _chunk_problem(

@@ -10,11 +10,14 @@ method-agnostic: it takes per-token scores and a
 
 The comparison runner (:func:`compare`, registry in
 :mod:`~captum_sigma.evaluation.methods`) runs Sigma and Captum's methods on the
-same sentences and targets and scores them with these metrics; the planted-token
+same sentences and targets and scores them with these metrics (its row "Sigma"
+is :class:`~captum_sigma.text.TextExplainer`'s own result); the planted-token
 ground truth (Bastings et al. 2022) lives in
 :mod:`~captum_sigma.evaluation.planted`; tables, plots and HTML in
 :mod:`~captum_sigma.evaluation.report`, :mod:`~captum_sigma.evaluation.plots`
-and :mod:`~captum_sigma.evaluation.html_view`; the ``compare`` command in
+and :mod:`~captum_sigma.evaluation.html_view` (ranks and agreement they share in
+:mod:`~captum_sigma.evaluation.analysis`); the cached stages of the report script in
+:mod:`~captum_sigma.evaluation.stages`; the ``captum-sigma compare`` subcommand in
 :mod:`~captum_sigma.evaluation.command`.
 """
 

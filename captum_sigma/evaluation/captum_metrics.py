@@ -14,9 +14,11 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from captum._utils.gradient import _forward_layer_eval
 from captum.metrics import infidelity, sensitivity_max
 from torch import Tensor, nn
 
+from captum_sigma.attr.hooks import replaced_activations
 from captum_sigma.evaluation._checks import (
     TargetLike,
     check_eligible,
@@ -275,41 +277,24 @@ def _check_attributions(attributions: Tensor, layer_shape: torch.Size) -> bool:
 def _capture_layer_output(
     predict_proba: PredictProba, layer: nn.Module, input_ids: Tensor, mask: Tensor
 ) -> Tensor:
-    """Runs ``predict_proba`` once under no_grad and returns ``layer``'s output."""
-    captured: list[Tensor] = []
-
-    def hook(module: nn.Module, args: Any, output: Any) -> None:
-        if not captured:
-            captured.append(_checked_layer_output(output))
-
-    handle = layer.register_forward_hook(hook)
+    """``layer``'s output in one no_grad run of ``predict_proba`` (Captum's
+    ``_forward_layer_eval``, as the Layer* methods capture it)."""
     try:
-        with torch.no_grad():
-            predict_proba(input_ids, mask)
-    finally:
-        handle.remove()
-    if not captured:
-        raise ValueError("layer did not run during predict_proba(input_ids, ...)")
-    return captured[0].detach().clone()
+        outputs = _forward_layer_eval(predict_proba, (input_ids,), layer, (mask,))
+    except AssertionError:  # captum: the hook saw no output
+        raise ValueError(
+            "layer did not run during predict_proba(input_ids, ...)"
+        ) from None
+    if len(outputs) != 1:
+        raise ValueError(f"layer must return one tensor, got {len(outputs)}")
+    return _checked_layer_output(outputs[0]).detach().clone()
 
 
 @contextmanager
 def _layer_output_replaced(layer: nn.Module, replacement: Tensor) -> Iterator[None]:
-    """Makes ``layer`` return ``replacement`` while the context is open."""
-
-    def hook(module: nn.Module, args: Any, output: Any) -> Tensor:
-        if _checked_layer_output(output).shape != replacement.shape:
-            raise ValueError(
-                f"layer output has shape {tuple(output.shape)}, the replacement "
-                f"{tuple(replacement.shape)}"
-            )
-        return replacement
-
-    handle = layer.register_forward_hook(hook)
-    try:
+    """Makes ``layer`` return ``replacement`` (the package's one replacing hook)."""
+    with replaced_activations(layer, (replacement,), attribute_to_layer_input=False):
         yield
-    finally:
-        handle.remove()
 
 
 def _checked_layer_output(output: Any) -> Tensor:

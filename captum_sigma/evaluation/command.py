@@ -1,12 +1,14 @@
 r"""The ``compare`` command: compare attribution methods on sentences from a file.
 
 ``register_compare(subparsers)`` adds the sub-command to an ``argparse``
-sub-parser set (``captum-sigma compare ...``, registered by the main CLI); it also
-runs on its own::
+sub-parser set; :mod:`captum_sigma.cli` registers it as ``captum-sigma compare``::
 
-    python -m captum_sigma.evaluation.command compare --file texts.txt \
+    captum-sigma compare --file texts.txt \
         [--model DIR] [--methods Sigma IntegratedGradients ...] [--out DIR] \
         [--n N] [--device cpu] [--seed 0] [--batch-size 16]
+
+Its checks, model loading and text reading are the CLI's own
+(:mod:`captum_sigma.cli_checks`).
 
 It writes ``comparison.md``, ``comparison.csv``, ``comparison.html`` and
 ``figures/*.png`` into ``--out``.
@@ -17,12 +19,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
-__all__ = ["build_parser", "main", "read_texts", "register_compare", "run_compare"]
+__all__ = ["register_compare", "run_compare"]
 
 
 def register_compare(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,7 +36,10 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
         ``func`` default is :func:`run_compare`.
     """
     from captum_sigma.cli_checks import add_progress_options, exit_codes_epilog
-    from captum_sigma.evaluation.methods import DEFAULT_METHOD_NAMES
+    from captum_sigma.evaluation.methods import (
+        DEFAULT_METHOD_NAMES,
+        SIGMA_PROBABILITY_ROW,
+    )
 
     parser = subparsers.add_parser(
         "compare",
@@ -63,7 +66,8 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         metavar="NAME",
-        help=f"methods to run (default: all): Sigma {' '.join(DEFAULT_METHOD_NAMES)}",
+        help="methods to run (default: all but the last): Sigma "
+        f"{' '.join(DEFAULT_METHOD_NAMES)} '{SIGMA_PROBABILITY_ROW}'",
     )
     parser.add_argument(
         "--faithful",
@@ -91,27 +95,6 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def read_texts(path: str | Path, n: int | None = None) -> list[str]:
-    r"""Non-empty, stripped lines of a UTF-8 file.
-
-    Args:
-        path (str or Path): The file.
-        n (int, optional): Keep the first n sentences.
-
-    Returns:
-        texts (list[str]): The sentences.
-    """
-    with open(path, encoding="utf-8") as handle:
-        texts = [line.strip() for line in handle if line.strip()]
-    if n is not None:
-        if n < 1:
-            raise ValueError(f"--n must be positive, got {n}")
-        texts = texts[:n]
-    if not texts:
-        raise ValueError(f"{path} holds no sentence")
-    return texts
-
-
 def run_compare(args: argparse.Namespace) -> int:
     r"""Runs the comparison described by parsed arguments and writes its files.
 
@@ -126,11 +109,11 @@ def run_compare(args: argparse.Namespace) -> int:
     Returns:
         status (int): 0 on success.
     """
-    from captum_sigma.cli_checks import show_progress
+    from captum_sigma.cli_checks import load_checked_model, show_progress
     from captum_sigma.evaluation.compare import compare
 
     texts, sigma_settings, methods, info, device = _checked(args)
-    model, tokenizer = _load_model(info, device)
+    model, tokenizer = load_checked_model(info, device)
     if methods is not None and args.faithful and "Sigma (faithful)" not in methods:
         methods = list(methods) + ["Sigma (faithful)"]
     stages = _stage_count(methods, sigma_settings, len(args.operators))
@@ -168,6 +151,10 @@ def _checked(args: argparse.Namespace) -> tuple[Any, ...]:
         DEFAULT_SIGMA_SETTINGS,
         FAITHFUL_SIGMA_SETTINGS,
     )
+    from captum_sigma.evaluation.methods import (
+        DEFAULT_METHOD_NAMES,
+        SIGMA_PROBABILITY_ROW,
+    )
 
     check_positive("--n", args.n)
     check_positive("--batch-size", args.batch_size)
@@ -175,34 +162,12 @@ def _checked(args: argparse.Namespace) -> tuple[Any, ...]:
     sigma_settings = (
         FAITHFUL_SIGMA_SETTINGS if args.faithful else DEFAULT_SIGMA_SETTINGS
     )
-    methods = check_methods(args.methods, list(sigma_settings))
+    known = [*sigma_settings, *DEFAULT_METHOD_NAMES, SIGMA_PROBABILITY_ROW]
+    methods = check_methods(args.methods, known)
     info = check_model(args.model, need_classifier=True)
     device = check_device(args.device)
     check_output_dir(args.out, "--out")
     return texts, sigma_settings, methods, info, device
-
-
-def _load_model(info: Any, device: Any) -> tuple[Any, Any]:
-    """Loads a checked model: the default one, or a local folder (never the Hub)."""
-    from captum_sigma.cli_checks import CliError
-
-    try:
-        if info.folder is None:
-            from captum_sigma.text.default_model import load_default_model
-
-            return load_default_model(device=device)
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(info.folder, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            info.folder, local_files_only=True
-        )
-    except Exception as error:  # transformers raises many kinds: one line
-        raise CliError(
-            f"--model {info.name}: cannot load the model ({type(error).__name__}: "
-            f"{error})"
-        ) from None
-    return model.to(device).eval(), tokenizer
 
 
 def _stage_count(
@@ -256,36 +221,3 @@ def _stage_progress(total: int, enabled: bool) -> Iterator[None]:
             logger.removeHandler(handler)
             logger.setLevel(level)
             logger.propagate = propagate
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone parser with the ``compare`` sub-command."""
-    parser = argparse.ArgumentParser(
-        prog="python -m captum_sigma.evaluation.command",
-        description="Compare attribution methods.",
-    )
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    register_compare(subparsers)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    r"""Entry point of ``python -m captum_sigma.evaluation.command``.
-
-    Errors follow the ``captum-sigma`` rules (one line; 2 for bad input, 1 for a
-    failure): see :func:`captum_sigma.cli.run_handler`.
-
-    Args:
-        argv (sequence of str, optional): Arguments. Default: ``sys.argv[1:]``.
-
-    Returns:
-        status (int): The exit status.
-    """
-    from captum_sigma.cli import run_handler
-
-    args = build_parser().parse_args(argv)
-    return run_handler(args.func, args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,17 +11,18 @@ methods. Signed methods are scored twice: as returned and ranked by ``|score|``
 :mod:`captum_sigma.evaluation.report`.
 
 Costs: per sentence, ``seconds`` is the wall time of a batch divided by its
-size (median over batches), ``forward``/``backward`` are rows counted by
-:func:`~captum_sigma.evaluation.methods.classifier_forward` (a row run with
-autograd enabled counts one backward pass).
+size (median over batches), ``forward``/``backward`` are the rows of every call
+of the model (a forward hook on it; a row run with autograd enabled counts one
+backward pass).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,12 @@ from captum_sigma.evaluation.methods import (
 )
 from captum_sigma.evaluation.ranking import SeedStability, seed_stability
 from captum_sigma.evaluation.stats import Interval, bootstrap_interval
-from captum_sigma.evaluation.tokens import TokenBatch, encode_texts
+from captum_sigma.evaluation.tokens import (
+    TokenBatch,
+    check_texts,
+    tokenize_with_eligible,
+)
+from captum_sigma.text.model import find_embeddings, model_device
 
 __all__ = [
     "DEFAULT_SIGMA_SETTINGS",
@@ -74,9 +80,10 @@ STABILITY_METRICS: dict[str, tuple[str, bool]] = {
     "seed_tau": ("Seed Kendall τ ↑", True),
     "seed_top3": ("Seed top-3 overlap ↑", True),
 }
-#: Sigma with its default setting only.
+#: Sigma with its default setting only: the row of ``TextExplainer.default()``.
 DEFAULT_SIGMA_SETTINGS: dict[str, SigmaOptions] = {"Sigma": SigmaOptions()}
-#: Sigma with its default and its faithful (reference, 5000 steps) setting.
+#: Sigma with its default and its faithful (reference, 5000 steps) setting, both
+#: run by :class:`~captum_sigma.text.TextExplainer` (logit / ``r``).
 FAITHFUL_SIGMA_SETTINGS: dict[str, SigmaOptions] = {
     "Sigma": SigmaOptions(),
     "Sigma (faithful)": REFERENCE_OPTIONS,
@@ -296,15 +303,8 @@ class ComparisonResult:
                 **other.settings.get(name, {}),
             }
         indices = self.stability_indices if self.stability else other.stability_indices
-        return ComparisonResult(
-            texts=self.texts,
-            tokens=self.tokens,
-            input_ids=self.input_ids,
-            attention_mask=self.attention_mask,
-            eligible=self.eligible,
-            target=self.target,
-            target_proba=self.target_proba,
-            labels=self.labels,
+        return replace(
+            self,
             methods=methods,
             rows=rows,
             signed=signed,
@@ -350,6 +350,7 @@ def compare(
     stability_n: int | None = None,
     curve_n: int | None = None,
     max_length: int = 128,
+    sigma_data: Sequence[str] | None = None,
 ) -> ComparisonResult:
     r"""Compares attribution methods on the same sentences and targets.
 
@@ -396,6 +397,9 @@ def compare(
                 sufficiency and leave-one-out tau use every sentence. The other
                 sentences get NaN areas and empty curves. Default: all.
         max_length (int, optional): Truncation in tokens. Default: 128.
+        sigma_data (sequence of str, optional): Texts for the Sigma rows' ``r``.
+                Default: :func:`~captum_sigma.text.default_data_sample`, as
+                ``TextExplainer.default()``.
 
     Returns:
         ComparisonResult: Scores, metrics, curves, costs and settings.
@@ -410,13 +414,16 @@ def compare(
         raise ValueError(
             f"labels must hold one label per text ({len(texts)}), got {len(labels)}"
         )
-    specs = _resolve_methods(methods, sigma_settings, max_rows)
-    device = _device_of(model, device)
+    specs = _resolve_methods(methods, sigma_settings, max_rows, sigma_data)
+    device = model_device(model) if device is None else torch.device(device)
     model.to(device).eval()
-    layer = _embedding_layer(model) if layer is None else layer
+    layer = find_embeddings(model) if layer is None else layer
     if "mask" in operators and tokenizer.mask_token_id is None:
         raise ValueError("operators contains 'mask' but the tokenizer has no [MASK]")
-    input_ids, attention_mask, eligible = encode_texts(tokenizer, texts, max_length)
+    check_texts(texts)
+    check_positive_int("max_length", max_length)
+    encoded, eligible = tokenize_with_eligible(tokenizer, texts, max_length)
+    input_ids, attention_mask = encoded.input_ids, encoded.attention_mask
     predict = classifier_forward(model, "proba")
     proba = predict_in_batches(
         predict, input_ids.to(device), attention_mask.to(device), max_rows
@@ -432,7 +439,7 @@ def compare(
     )
     order = np.argsort(attention_mask.sum(dim=1).numpy(), kind="stable")
     batches = [order[i : i + batch_size] for i in range(0, order.size, batch_size)]
-    forward = classifier_forward(model, output)
+    forward = classifier_forward(model, output, tokenizer)
     n_texts = len(texts)
     stability_rows = np.arange(
         n_texts if stability_n is None else min(stability_n, n_texts)
@@ -457,7 +464,7 @@ def compare(
     metrics_seconds = time.perf_counter() - metrics_start
     return ComparisonResult(
         texts=list(texts),
-        tokens=_tokens(tokenizer, input_ids, attention_mask),
+        tokens=encoded.tokens,
         input_ids=input_ids.numpy(),
         attention_mask=attention_mask.numpy(),
         eligible=eligible.numpy(),
@@ -531,6 +538,7 @@ def _resolve_methods(
     methods: Mapping[str, Any] | Sequence[str] | None,
     sigma_settings: Mapping[str, SigmaOptions] | None,
     max_rows: int,
+    sigma_data: Sequence[str] | None = None,
 ) -> dict[str, MethodSpec]:
     if sigma_settings is None:
         sigma_settings = DEFAULT_SIGMA_SETTINGS
@@ -541,6 +549,7 @@ def _resolve_methods(
             None if methods is None else list(methods),
             sigma_settings=sigma_settings,
             max_rows=max_rows,
+            sigma_data=sigma_data,
         )
     elif isinstance(methods, Mapping):
         specs = {name: as_method_spec(name, m) for name, m in methods.items()}
@@ -552,26 +561,6 @@ def _resolve_methods(
     if not specs:
         raise ValueError("methods must name at least one method")
     return specs
-
-
-def _device_of(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
-def _embedding_layer(model: nn.Module) -> nn.Module:
-    base = getattr(model, "base_model", model)
-    embeddings = getattr(base, "embeddings", None)
-    if isinstance(embeddings, nn.Module):
-        return embeddings
-    if hasattr(model, "get_input_embeddings"):
-        return model.get_input_embeddings()
-    raise ValueError(
-        "layer is required: the model has neither base_model.embeddings nor "
-        "get_input_embeddings()"
-    )
 
 
 def _run_method(
@@ -587,18 +576,19 @@ def _run_method(
     scores = np.zeros((n_texts, width), dtype=np.float64)
     delta = np.full(n_texts, np.nan) if spec.convergence_delta else None
     seconds, total = [], 0.0
-    forward.reset_counts()
+    counter = _PassCounter()
     for rows in batches:
         sub = batch.select(rows)
         start = time.perf_counter()
-        row_scores, row_delta = spec.scores(method, sub, seed)
+        with counter.counting(forward.model):
+            row_scores, row_delta = spec.scores(method, sub, seed)
         elapsed = time.perf_counter() - start
         seconds.append(elapsed / len(rows))
         total += elapsed
         scores[rows, : row_scores.shape[1]] = row_scores.numpy()
         if delta is not None and row_delta is not None:
             delta[rows] = row_delta.numpy()
-    passes = (forward.forward_rows / n_texts, forward.backward_rows / n_texts)
+    passes = (counter.forward_rows / n_texts, counter.backward_rows / n_texts)
     if not spec.counted:
         passes = (float("nan"), float("nan"))
     return {
@@ -608,6 +598,35 @@ def _run_method(
         "passes": passes,
         "delta": delta,
     }
+
+
+class _PassCounter:
+    """Counts the rows of every call of a model (with autograd on: + a backward).
+
+    A hook on the model itself, so that every method is counted alike, whether it
+    calls :func:`classifier_forward` or the model through ``TextExplainer``.
+    """
+
+    def __init__(self) -> None:
+        self.forward_rows = 0
+        self.backward_rows = 0
+
+    @contextlib.contextmanager
+    def counting(self, model: nn.Module) -> Iterator[None]:
+        """Counts while active; the hook is removed on exit."""
+
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            first = kwargs.get("input_ids", args[0] if args else None)
+            rows = int(first.shape[0]) if isinstance(first, Tensor) else 0
+            self.forward_rows += rows
+            if torch.is_grad_enabled():
+                self.backward_rows += rows
+
+        handle = model.register_forward_pre_hook(hook, with_kwargs=True)
+        try:
+            yield
+        finally:
+            handle.remove()
 
 
 def _seed_stability(
@@ -723,10 +742,3 @@ def _aopc_metrics(
     no_bins = {key: value for key, value in options.items() if key != "bins"}
     updated["loo_tau"][rows] = leave_one_out_tau(*arguments, **no_bins)
     return updated
-
-
-def _tokens(tokenizer: Any, input_ids: Tensor, attention_mask: Tensor) -> list:
-    return [
-        tokenizer.convert_ids_to_tokens(row[: int(n)].tolist())
-        for row, n in zip(input_ids, attention_mask.sum(dim=1))
-    ]

@@ -4,7 +4,9 @@ Every token, text, label and method name is HTML-escaped (``html.escape`` with
 ``quote=True``): Captum's ``visualize_text`` does not escape words (captum issue
 #1226), so a token such as ``<img src=x onerror=...>`` would become markup.
 Signed scores are normalised per sentence and method by the largest ``|score|``
-over the eligible tokens (positive green, negative red); unsigned scores (Sigma,
+over the eligible tokens (positive green, negative red, the colour scale of
+:func:`captum_sigma.visualization.token_colour`, as every other page of the
+package); unsigned scores (Sigma,
 Saliency, Random, ``|name|`` rows) are min-max normalised over the eligible
 tokens, so that a nearly constant score vector still shows its ranking.
 [CLS]/[SEP] are grey and never coloured.
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from captum_sigma.evaluation.compare import ComparisonResult
+from captum_sigma.visualization import token_colour
 
 __all__ = ["comparison_html", "token_spans"]
 
@@ -63,7 +66,7 @@ def token_spans(
             spans.append(f'<span class="tok special">{text}</span>')
             continue
         value = (score - low) / scale if scale > 0 else 0.0
-        colour = _colour(value)
+        colour = token_colour(value)
         spans.append(
             f'<span class="tok" style="background:{colour}" '
             f'title="{html.escape(f"{score:.4g}", quote=True)}">{text}</span>'
@@ -140,11 +143,3 @@ def _class_name(index: int, class_names: Sequence[str] | None) -> str:
     if class_names is not None and 0 <= index < len(class_names):
         return str(class_names[index])
     return str(index)
-
-
-def _colour(value: float) -> str:
-    value = float(np.clip(value, -1.0, 1.0))
-    alpha = abs(value) * 0.85
-    if value >= 0:
-        return f"rgba(34,139,34,{alpha:.2f})"
-    return f"rgba(205,38,38,{alpha:.2f})"

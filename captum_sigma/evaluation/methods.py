@@ -6,9 +6,16 @@ arguments of its ``attribute`` call, and whether its scores are signed.
 
 Shared conventions (``docs/evaluation.md``):
 
-- every method explains the same scalar, the probability (or, with
+- every Captum method explains the same scalar, the probability (or, with
   ``output="logit"``, the logit) of the predicted class, computed by
   :func:`classifier_forward` from ``(input_ids, attention_mask)``;
+- the row ``"Sigma"`` (and every row of ``sigma_settings``) is what
+  :class:`~captum_sigma.text.TextExplainer` returns, by construction: the
+  explainer's own :meth:`~captum_sigma.text.TextExplainer.attribute_tokens`
+  (the predicted class's logit divided by ``r`` from the data sample
+  :func:`~captum_sigma.text.default_data_sample`, the row's options); the row
+  :data:`SIGMA_PROBABILITY_ROW` is the other setting, Sigma on the probability with
+  the reference's self-normalisation (no ``r``);
 - gradient methods work at the output of the embedding layer (Captum's Layer*
   classes on ``model.bert.embeddings``: word + position + token-type embeddings
   after LayerNorm) and their (B, T, D) attributions are reduced to per-token
@@ -28,7 +35,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -45,18 +52,21 @@ from captum.attr import (
 from torch import Tensor, nn
 
 from captum_sigma.attr import LayerSigmaAttribution
+from captum_sigma.attr.common import seeded_rng
 from captum_sigma.engine import SigmaOptions
 from captum_sigma.evaluation.tokens import TokenBatch
+from captum_sigma.text import TextExplainer, default_data_sample
+from captum_sigma.text.model import LogitsOutput
 
 __all__ = [
     "DEFAULT_METHOD_NAMES",
+    "SIGMA_PROBABILITY_ROW",
     "MethodSpec",
     "as_method_spec",
     "classifier_forward",
     "default_methods",
     "linear_surrogate",
     "sentence_seed",
-    "sigma_attribute_kwargs",
 ]
 
 #: Methods run by default, in table order (Sigma rows come from sigma_settings).
@@ -71,8 +81,10 @@ DEFAULT_METHOD_NAMES: tuple[str, ...] = (
     "Random",
 )
 
-_SIGMA_ATTRIBUTE_FIELDS = ("n_steps", "lr", "n_samples", "scale", "rate")
-_SIGMA_ATTRIBUTE_FIELDS += ("selection", "init")
+#: The extra Sigma row: the default options on the predicted class's probability,
+#: self-normalised (``regularization=None``), the setting the comparison used to
+#: call "Sigma" before that row became the default explainer's.
+SIGMA_PROBABILITY_ROW = "Sigma (probability, self-normalised)"
 
 BuildFunction = Callable[[nn.Module, nn.Module], Any]
 KwargsFunction = Callable[[TokenBatch, int], dict]
@@ -156,7 +168,7 @@ class MethodSpec:
         for row in range(len(batch)):
             single = batch.select([row])
             row_seed = sentence_seed(seed, int(single.indices[0]))
-            with _seeded_torch(row_seed, batch.input_ids.device):
+            with seeded_rng(row_seed, batch.input_ids.device):
                 row_scores, delta = self._call(method, single, row_seed)
             scores[row, : row_scores.shape[1]] = row_scores[0]
             if delta is not None:
@@ -217,29 +229,19 @@ def sentence_seed(seed: int, index: int) -> int:
     return zlib.crc32(f"{int(seed)}:{int(index)}".encode()) & 0x7FFFFFFF
 
 
-class _seeded_torch:
-    """Context manager: fork the torch RNG and seed it (restored on exit)."""
-
-    def __init__(self, seed: int, device: torch.device) -> None:
-        self.seed = seed
-        devices = [device] if torch.device(device).type == "cuda" else []
-        self.fork = torch.random.fork_rng(devices=devices)
-
-    def __enter__(self) -> None:
-        self.fork.__enter__()
-        torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc: object) -> None:
-        self.fork.__exit__(*exc)
-
-
 class _ClassifierForward(nn.Module):
-    """``(input_ids, attention_mask) -> (B, C)`` probabilities or logits, counted."""
+    """``(input_ids, attention_mask) -> (B, C)`` probabilities or logits, counted.
 
-    def __init__(self, model: nn.Module, output: str) -> None:
+    The logits are :class:`captum_sigma.text.model.LogitsOutput`'s, the forward
+    that :class:`~captum_sigma.text.TextExplainer` explains.
+    """
+
+    def __init__(self, model: nn.Module, output: str, tokenizer: Any = None) -> None:
         super().__init__()
         self.model = model
         self.output = output
+        self.tokenizer = tokenizer
+        self.logits = LogitsOutput(model)
         self.forward_rows = 0
         self.backward_rows = 0
 
@@ -248,10 +250,7 @@ class _ClassifierForward(nn.Module):
         self.forward_rows += rows
         if torch.is_grad_enabled():
             self.backward_rows += rows
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask)
-        logits = out.logits if hasattr(out, "logits") else out
-        if isinstance(logits, tuple):
-            logits = logits[0]
+        logits = self.logits(input_ids, attention_mask)
         return logits.softmax(dim=-1) if self.output == "proba" else logits
 
     def reset_counts(self) -> None:
@@ -259,7 +258,9 @@ class _ClassifierForward(nn.Module):
         self.backward_rows = 0
 
 
-def classifier_forward(model: nn.Module, output: str = "proba") -> nn.Module:
+def classifier_forward(
+    model: nn.Module, output: str = "proba", tokenizer: Any = None
+) -> nn.Module:
     r"""The forward function every compared method explains.
 
     Args:
@@ -270,6 +271,9 @@ def classifier_forward(model: nn.Module, output: str = "proba") -> nn.Module:
         output (str, optional): ``"proba"`` (softmax probabilities, the
                 quantity the removal metrics measure) or ``"logit"``.
                 Default: "proba".
+        tokenizer (object, optional): The texts' tokenizer, kept as
+                ``forward.tokenizer`` for methods that tokenise text of their own
+                (the Sigma rows estimate ``r`` from a data sample). Default: None.
 
     Returns:
         forward (nn.Module): ``forward(input_ids, attention_mask) -> (B, C)``.
@@ -287,7 +291,7 @@ def classifier_forward(model: nn.Module, output: str = "proba") -> nn.Module:
         raise ValueError(f"output must be 'proba' or 'logit', got {output!r}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return _ClassifierForward(model, output)
+    return _ClassifierForward(model, output, tokenizer)
 
 
 def _weighted_ridge_train_fn(
@@ -357,53 +361,86 @@ class _RandomScores:
         return torch.from_numpy(rng.random(tuple(input_ids.shape)))
 
 
-def sigma_attribute_kwargs(options: SigmaOptions) -> dict:
-    r"""``LayerSigmaAttribution.attribute`` keyword arguments of a setting.
+class _ExplainerScores:
+    """``f(input_ids, attention_mask, target, seed)``: a TextExplainer's scores."""
 
-    Args:
-        options (SigmaOptions): The setting (its seed is ignored: the runner
-                passes its own).
+    def __init__(self, explainer: TextExplainer) -> None:
+        self.explainer = explainer
+        explainer.regularization()  # r once, before the runner times the method
 
-    Returns:
-        kwargs (dict): n_steps, lr, n_samples, scale, rate, selection, init (and
-        warm_start_probes where ``attribute`` takes it).
-    """
+    def __call__(
+        self, input_ids: Tensor, attention_mask: Tensor, target: Tensor, seed: int
+    ) -> Tensor:
+        scores, _ = self.explainer.attribute_tokens(
+            input_ids, attention_mask, target=target.tolist(), seed=seed
+        )
+        return scores
+
+
+def _check_options(options: Any) -> SigmaOptions:
     if not isinstance(options, SigmaOptions):
         raise TypeError(
             f"sigma settings must be SigmaOptions, got {type(options).__name__}"
         )
-    if hasattr(options, "attribute_kwargs"):
-        kwargs = dict(options.attribute_kwargs())
-    else:  # older engine: attribute() has no warm_start_probes
-        kwargs = {name: getattr(options, name) for name in _SIGMA_ATTRIBUTE_FIELDS}
-        kwargs["warm_start_probes"] = options.warm_start_probes
-    kwargs.pop("seed", None)
-    default = SigmaOptions()
-    for name in ("warm_start_probes", "antithetic"):
-        if name not in kwargs and getattr(options, name) != getattr(default, name):
+    return options
+
+
+def _explainer_spec(
+    name: str, options: SigmaOptions, data: Sequence[str] | None
+) -> MethodSpec:
+    """A Sigma row computed by :class:`TextExplainer` itself (its seed: the run's)."""
+    options = _check_options(options)
+
+    def build(forward: nn.Module, layer: nn.Module) -> _ExplainerScores:
+        tokenizer = getattr(forward, "tokenizer", None)
+        if tokenizer is None:
             raise ValueError(
-                f"SigmaOptions.{name} cannot be passed to "
-                "LayerSigmaAttribution.attribute; keep its default"
+                f"method {name!r} explains text: build it with "
+                "classifier_forward(model, tokenizer=tokenizer)"
             )
-    if not hasattr(options, "attribute_kwargs"):
-        kwargs.pop("warm_start_probes")
-    return kwargs
+        sample = default_data_sample() if data is None else list(data)
+        explainer = TextExplainer(
+            forward.model, tokenizer, data=sample, embeddings=layer, options=options
+        )
+        return _ExplainerScores(explainer)
+
+    settings = {
+        "class": "TextExplainer(...).attribute_tokens (what explain() returns)",
+        "explained": "logit of the predicted class / r",
+        "regularization": "r from "
+        + ("default_data_sample()" if data is None else f"{len(data)} given texts"),
+        **{key: value for key, value in asdict(options).items() if key != "seed"},
+        "passes_per_example": options.passes_per_example(),
+    }
+    return MethodSpec(
+        name=name,
+        build=build,
+        kwargs=lambda batch, seed: {"seed": seed},
+        signed=False,
+        stochastic=True,
+        settings=settings,
+    )
 
 
-def _sigma_spec(name: str, options: SigmaOptions, max_rows: int) -> MethodSpec:
-    base = sigma_attribute_kwargs(options)
+def _probability_spec(name: str, options: SigmaOptions, max_rows: int) -> MethodSpec:
+    """Sigma on the probability, self-normalised (no ``r``): an extra, named row."""
+    options = _check_options(options)
 
     def kwargs(batch: TokenBatch, seed: int) -> dict:
         return {
-            **base,
-            "seed": seed,
+            "options": replace(options, seed=seed),
             "token_mask": batch.attention_mask,
             "return_input_shape": False,
             "internal_batch_size": max_rows,
         }
 
-    settings = {**base, "passes_per_example": options.passes_per_example()}
-    settings["regularization"] = "None (the example's own s^2)"
+    settings = {
+        "class": "LayerSigmaAttribution(classifier_forward(model), embeddings)",
+        "explained": "probability of the predicted class",
+        "regularization": "None (the example's own s^2)",
+        **{key: value for key, value in asdict(options).items() if key != "seed"},
+        "passes_per_example": options.passes_per_example(),
+    }
     return MethodSpec(
         name=name,
         build=LayerSigmaAttribution,
@@ -543,21 +580,27 @@ def default_methods(
     n_samples: int = 500,
     lime_alpha: float = 1.0,
     max_rows: int = 256,
+    sigma_data: Sequence[str] | None = None,
 ) -> dict[str, MethodSpec]:
     r"""The registry's methods, with the settings of ``docs/evaluation.md``.
 
     Args:
         names (sequence of str, optional): Methods to return: names of
-                :data:`DEFAULT_METHOD_NAMES` or keys of ``sigma_settings``.
-                Default: all Sigma settings, then every default method.
+                :data:`DEFAULT_METHOD_NAMES`, keys of ``sigma_settings`` or
+                :data:`SIGMA_PROBABILITY_ROW`. Default: all Sigma settings, then
+                every default method.
         sigma_settings (mapping, optional): Row name -> :class:`SigmaOptions`
-                of each Sigma run. Default: ``{"Sigma": SigmaOptions()}``.
+                of each Sigma row run by :class:`TextExplainer` (logit / ``r``).
+                Default: ``{"Sigma": SigmaOptions()}``, the default explainer.
         ig_steps (int, optional): Integrated-gradients steps. Default: 50.
         n_samples (int, optional): Lime / KernelShap samples. Default: 500.
         lime_alpha (float, optional): Ridge penalty of Lime's surrogate.
                 Default: 1.0 (the ``lime`` package's Ridge).
         max_rows (int, optional): Most rows one forward pass sees (memory knob).
                 Default: 256.
+        sigma_data (sequence of str, optional): Texts for the Sigma rows' ``r``.
+                Default: :func:`~captum_sigma.text.default_data_sample`, as
+                :meth:`TextExplainer.default`.
 
     Returns:
         methods (dict[str, MethodSpec]): By name, in table order.
@@ -572,12 +615,16 @@ def default_methods(
     registry = _registry(ig_steps, n_samples, lime_alpha, max_rows)
     factories: dict[str, Callable[[], MethodSpec]] = {}
     for sigma_name, options in sigma_settings.items():
-        factories[sigma_name] = lambda n=sigma_name, o=options: _sigma_spec(
-            n, o, max_rows
+        factories[sigma_name] = lambda n=sigma_name, o=options: _explainer_spec(
+            n, o, sigma_data
         )
+    defaults = [*factories, *registry]
     factories.update(registry)
+    factories[SIGMA_PROBABILITY_ROW] = lambda: _probability_spec(
+        SIGMA_PROBABILITY_ROW, SigmaOptions(), max_rows
+    )
     if names is None:
-        names = list(factories)
+        names = defaults
     unknown = [name for name in names if name not in factories]
     if unknown:
         raise ValueError(f"unknown method names {unknown}; known: {sorted(factories)}")
@@ -605,18 +652,7 @@ def as_method_spec(name: str, method: Any) -> MethodSpec:
     if isinstance(method, MethodSpec):
         if method.name == name:
             return method
-        return MethodSpec(
-            name=name,
-            build=method.build,
-            kwargs=method.kwargs,
-            signed=method.signed,
-            stochastic=method.stochastic,
-            per_example=method.per_example,
-            abs_elements=method.abs_elements,
-            convergence_delta=method.convergence_delta,
-            counted=method.counted,
-            settings=method.settings,
-        )
+        return replace(method, name=name)
     if not (hasattr(method, "attribute") or callable(method)):
         raise TypeError(
             f"method {name!r} must be a MethodSpec, a Captum attribution or a "

@@ -21,9 +21,9 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from captum_sigma.evaluation.analysis import agreement_matrix
 from captum_sigma.evaluation.compare import METRICS, ComparisonResult
 from captum_sigma.evaluation.faithfulness import resample_curves
-from captum_sigma.evaluation.report import agreement_matrix
 
 __all__ = [
     "plot_agreement",

@@ -1,7 +1,8 @@
 r"""Seeded percentile-bootstrap intervals of means over sentences.
 
-``bootstrap_interval`` resamples sentences with replacement (numpy, seeded) and
-returns the 2.5 / 97.5 % percentiles of the resampled means;
+``bootstrap_interval`` resamples sentences with replacement
+(``scipy.stats.bootstrap``, percentile method, seeded numpy generator) and returns
+the 2.5 / 97.5 % percentiles of the resampled means;
 ``paired_bootstrap_interval`` does the same for the per-sentence difference of
 two methods on the same sentences (the paired comparison used to decide bold
 entries and the comparison against IG). NaN values (e.g. Kendall tau of a
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy import stats
 
 __all__ = ["Interval", "bootstrap_interval", "paired_bootstrap_interval"]
 
@@ -57,14 +59,18 @@ def bootstrap_interval(
     mean = float(values.mean())
     if values.size == 1:
         return Interval(mean, mean, mean, 1)
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples)
-    for start in range(0, n_resamples, 256):  # bounded memory
-        stop = min(n_resamples, start + 256)
-        draws = rng.integers(0, values.size, size=(stop - start, values.size))
-        means[start:stop] = values[draws].mean(axis=1)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(means, [tail, 100 - tail])
+    if np.all(values == values[0]):  # every resample has the same mean
+        return Interval(mean, mean, mean, int(values.size))
+    result = stats.bootstrap(
+        (values,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        batch=256,  # bounded memory
+        random_state=np.random.default_rng(seed),
+    )
+    low, high = result.confidence_interval
     return Interval(mean, float(low), float(high), int(values.size))
 
 

@@ -18,8 +18,9 @@ from torch import Tensor
 
 from captum_sigma.evaluation._checks import check_positive_int, check_token_batch
 from captum_sigma.evaluation.removal import eligible_token_mask, special_token_ids_of
+from captum_sigma.text.tokenization import TokenizedTexts, tokenize_texts
 
-__all__ = ["TokenBatch", "encode_texts"]
+__all__ = ["TokenBatch", "check_texts", "encode_texts", "tokenize_with_eligible"]
 
 
 @dataclass
@@ -157,6 +158,9 @@ def encode_texts(
 ) -> tuple[Tensor, Tensor, Tensor]:
     r"""Tokenises sentences, right-padded, with [CLS]/[SEP] marked ineligible.
 
+    The tokenisation is :func:`captum_sigma.text.tokenization.tokenize_texts`, the
+    one :class:`~captum_sigma.text.TextExplainer` uses.
+
     Args:
         tokenizer (object): A Hugging Face tokenizer (callable, with
                 ``all_special_ids``).
@@ -166,21 +170,28 @@ def encode_texts(
     Returns:
         (input_ids, attention_mask, eligible): Tensors of shape (B, T).
     """
+    check_texts(texts)
+    check_positive_int("max_length", max_length)
+    encoded, eligible = tokenize_with_eligible(tokenizer, texts, max_length)
+    return encoded.input_ids, encoded.attention_mask, eligible
+
+
+def tokenize_with_eligible(
+    tokenizer: Any, texts: Sequence[str], max_length: int
+) -> tuple[TokenizedTexts, Tensor]:
+    """The shared tokenisation of ``texts`` and the mask of their eligible tokens."""
+    encoded = tokenize_texts(tokenizer, texts, max_length)
+    eligible = eligible_token_mask(
+        encoded.input_ids,
+        encoded.attention_mask,
+        special_token_ids=special_token_ids_of(tokenizer),
+    )
+    return encoded, eligible
+
+
+def check_texts(texts: Sequence[str]) -> None:
+    """Raises unless ``texts`` is a non-empty sequence of strings (not a str)."""
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
         raise TypeError("texts must be a sequence of strings")
     if len(texts) == 0:
         raise ValueError("texts must hold at least one sentence")
-    check_positive_int("max_length", max_length)
-    encoded = tokenizer(
-        list(texts),
-        padding=True,
-        truncation=True,
-        max_length=max_length,
-        return_tensors="pt",
-    )
-    input_ids = encoded["input_ids"]
-    attention_mask = encoded["attention_mask"]
-    eligible = eligible_token_mask(
-        input_ids, attention_mask, special_token_ids=special_token_ids_of(tokenizer)
-    )
-    return input_ids, attention_mask, eligible

@@ -192,13 +192,13 @@ class DatasetJob:
         restart: bool = False,
     ) -> None:
         if batch_size <= 0:
-            raise ValueError(f"--batch-size must be positive, got {batch_size}")
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
         if bucket_batches <= 0:
             raise ValueError(f"bucket_batches must be positive, got {bucket_batches}")
         self.input_path = Path(input_path)
         self.output_dir = Path(output_dir)
         if not self.input_path.is_file():
-            raise ValueError(f"--input: no such file: {self.input_path}")
+            raise ValueError(f"input_path: no such file: {self.input_path}")
         input_format(self.input_path)
         self._explainer = explainer
         self._settings = None if settings is None else dict(settings)
@@ -292,9 +292,9 @@ class DatasetJob:
 
     def _refuse(self, why: str) -> None:
         raise JobMismatchError(
-            f"--output {self.output_dir} holds another job: {why}; rerun with the "
-            "original settings and files, use a new --output, or pass --restart to "
-            "discard it"
+            f"output_dir {self.output_dir} holds another job: {why}; rerun with the "
+            "original settings and files, use a new output_dir, or pass restart=True "
+            "to discard it"
         )
 
     def _batch_explainer(self) -> BatchExplainer:

@@ -38,13 +38,15 @@ def _train_texts() -> Tuple[str, ...]:
 
 
 def read_texts(path: Union[str, Path]) -> List[str]:
-    """Reads one text per line (UTF-8), skipping blank lines.
+    """Reads one text per line (UTF-8, a byte-order mark is dropped), stripped,
+    skipping blank lines: the one text reader of the package and its CLI.
 
     Raises:
         OSError: If the file cannot be read.
+        UnicodeDecodeError: If it is not UTF-8.
         ValueError: If it holds no text.
     """
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         texts = [line.strip() for line in handle if line.strip()]
     if not texts:
         raise ValueError(f"{path} holds no text (one text per line)")

@@ -1,7 +1,7 @@
 r"""TextExplainer: sigma attributions of texts for Hugging Face models."""
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
 import torch
@@ -9,29 +9,17 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from captum_sigma.attr import LayerSigmaAttribution
+from captum_sigma.attr.common import resolve_options
 from captum_sigma.engine import SigmaOptions
 from captum_sigma.regularization import estimate_regularization
-from captum_sigma.text import _model
+from captum_sigma.text import model as _model
 from captum_sigma.text.explanation import TextExplanation
+from captum_sigma.text.tokenization import TokenizedTexts, tokenize_texts
 from captum_sigma.text.words_layers import WordsLayersExplanation
 
 __all__ = ["TextExplainer"]
 
 TargetSpec = Union[None, int, str, Sequence[Union[int, str]], Tensor]
-
-
-@dataclass
-class _Batch:
-    """One tokenised batch: padded ids and mask on the model's device, and the
-    per-text tokens, word ids, offsets and truncation flags (padding removed)."""
-
-    texts: List[str]
-    input_ids: Tensor
-    attention_mask: Tensor
-    tokens: List[List[str]]
-    word_ids: List[Optional[List[Optional[int]]]]
-    offsets: List[Optional[List[Tuple[int, int]]]]
-    truncated: List[bool]
 
 
 class TextExplainer:
@@ -72,15 +60,16 @@ class TextExplainer:
         device: Union[None, str, torch.device] = None,
         max_length: Optional[int] = None,
         batch_size: int = 16,
-        n_steps: int = SigmaOptions.n_steps,
-        lr: float = SigmaOptions.lr,
-        n_samples: int = SigmaOptions.n_samples,
-        scale: float = SigmaOptions.scale,
-        rate: float = SigmaOptions.rate,
-        seed: int = SigmaOptions.seed,
+        n_steps: Optional[int] = None,
+        lr: Optional[float] = None,
+        n_samples: Optional[int] = None,
+        scale: Optional[float] = None,
+        rate: Optional[float] = None,
+        seed: Optional[int] = None,
         show_progress: bool = False,
         embeddings: Optional[nn.Module] = None,
         layers: Optional[Sequence[nn.Module]] = None,
+        options: Optional[SigmaOptions] = None,
     ) -> None:
         r"""
         Args:
@@ -102,14 +91,18 @@ class TextExplainer:
             max_length (int, optional): Longest input in tokens; longer texts are
                 truncated with a warning. Default: the model's maximum.
             batch_size (int, optional): Texts (or text × layer rows) per batch.
-            n_steps, lr, n_samples, scale, rate, seed: The sigma optimisation's
-                options (:class:`~captum_sigma.SigmaOptions`).
+            n_steps, lr, n_samples, scale, rate, seed: Fields of the sigma
+                optimisation's options (:class:`~captum_sigma.SigmaOptions`); each
+                one given (not None) overrides ``options``.
             show_progress (bool, optional): Show progress bars.
             embeddings (torch.nn.Module, optional): The module whose output is
                 perturbed. Default: ``model.base_model.embeddings``.
             layers (Sequence[torch.nn.Module], optional): The encoder layers, in
                 order. Default: ``base_model.encoder.layer`` (DistilBERT:
                 ``transformer.layer``).
+            options (SigmaOptions, optional): Every optimisation option in one
+                object, e.g. ``captum_sigma.REFERENCE_OPTIONS``. Default: None
+                (``SigmaOptions()``).
         """
         if not isinstance(model, nn.Module):
             raise TypeError(
@@ -129,14 +122,7 @@ class TextExplainer:
         self.pooling = pooling
         self.batch_size = batch_size
         self.show_progress = show_progress
-        self.options = SigmaOptions(
-            n_steps=n_steps,
-            lr=lr,
-            n_samples=n_samples,
-            scale=scale,
-            rate=rate,
-            seed=seed,
-        )
+        self.options = resolve_options(options, locals())
         self.embeddings = embeddings or _model.find_embeddings(model)
         self._layers = None if layers is None else list(layers)
         self.data = None if data is None else _check_texts("data", data, minimum=2)
@@ -358,40 +344,67 @@ class TextExplainer:
             results = [result.merge_subwords() for result in results]
         return results[0] if single else results
 
+    def attribute_tokens(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        target: Optional[Sequence[int]] = None,
+        layer: Optional[int] = None,
+        seed: Optional[int] = None,
+    ) -> Tuple[Tensor, Tensor]:
+        r"""
+        Token scores of already tokenised texts: what :meth:`explain` computes for
+        each of its batches (same explained output, ``r``, options and masks).
+
+        Args:
+            input_ids (Tensor): Right-padded token ids ``(B, T)``.
+            attention_mask (Tensor): ``(B, T)``, 0 at padding.
+            target (Sequence[int], optional): Class index per text (classifiers).
+                Default: None, the predicted class.
+            layer (int, optional): Explain encoder layer ``layer`` (1-based)
+                instead. Default: None
+            seed (int, optional): Overrides the explainer's seed for this call.
+
+        Returns:
+            ``(scores, sigma)``: float32 CPU tensors of shape ``(B, T)``; padding
+            scores 0 and has σ NaN.
+        """
+        index = None if layer is None else self._layer_index(layer)
+        input_ids = input_ids.to(self.device)
+        attention_mask = attention_mask.to(self.device)
+        with _model.eval_mode(self.model):
+            if target is None and index is None and self.is_classifier:
+                probabilities = self._class_probabilities(input_ids, attention_mask)
+                target = probabilities.argmax(-1).tolist()
+            return self._token_attributions(
+                input_ids,
+                attention_mask,
+                None if target is None else list(target),
+                index,
+                self._options(seed),
+            )
+
     # -- one batch -----------------------------------------------------------------
 
     def _explain_batch(
         self,
-        batch: _Batch,
+        batch: TokenizedTexts,
         targets: List[Union[None, int, str]],
         index: Optional[int],
         options: SigmaOptions,
     ) -> List[TextExplanation]:
         probabilities = self._probabilities(batch) if self.is_classifier else None
-        mask = batch.attention_mask
         class_ids: List[Optional[int]] = [None] * len(batch.texts)
         target: Optional[List[int]] = None
-        args: Tuple[Tensor, ...] = (mask,)
-        forward: Any
-        if index is not None:
-            r = self._layer_regularization([index])[0]
-            layer_r = None if r is None else r.unsqueeze(0)
-            forward = _model.LayersOutput(self.model, self.layers, [index], layer_r)
-            args = (mask, torch.zeros_like(mask[:, 0]))
-        elif probabilities is not None:
-            r = self._head_regularization()
-            forward = _model.LogitsOutput(self.model, r)
+        if index is None and probabilities is not None:
             predicted = probabilities.argmax(-1).tolist()
             target = [
                 predicted[i] if t is None else self._class_index(t)
                 for i, t in enumerate(targets)
             ]
             class_ids = list(target)
-        else:
-            r = self._head_regularization()
-            forward = _model.PooledOutput(self.model, self.pooling, r)
-        scores, sigma = self._attribute(
-            forward, batch.input_ids, args, mask, target, r, options
+        scores, sigma = self._token_attributions(
+            batch.input_ids, batch.attention_mask, target, index, options
         )
         return [
             self._explanation(
@@ -406,8 +419,36 @@ class TextExplainer:
             for row in range(len(batch.texts))
         ]
 
+    def _token_attributions(
+        self,
+        input_ids: Tensor,
+        mask: Tensor,
+        target: Optional[List[int]],
+        index: Optional[int],
+        options: SigmaOptions,
+    ) -> Tuple[Tensor, Tensor]:
+        """The explained output Φ / r of one batch and its sigma attribution.
+
+        Φ: layer ``index``'s hidden state, else a classifier's logits (``target``
+        selects the class), else a bare encoder's pooled embedding.
+        """
+        args: Tuple[Tensor, ...] = (mask,)
+        forward: Any
+        if index is not None:
+            r = self._layer_regularization([index])[0]
+            layer_r = None if r is None else r.unsqueeze(0)
+            forward = _model.LayersOutput(self.model, self.layers, [index], layer_r)
+            args = (mask, torch.zeros_like(mask[:, 0]))
+        elif self.is_classifier:
+            r = self._head_regularization()
+            forward = _model.LogitsOutput(self.model, r)
+        else:
+            r = self._head_regularization()
+            forward = _model.PooledOutput(self.model, self.pooling, r)
+        return self._attribute(forward, input_ids, args, mask, target, r, options)
+
     def _layers_batch(
-        self, batch: _Batch, indices: List[int], options: SigmaOptions
+        self, batch: TokenizedTexts, indices: List[int], options: SigmaOptions
     ) -> List[WordsLayersExplanation]:
         probabilities = self._probabilities(batch) if self.is_classifier else None
         r_list = self._layer_regularization(indices)
@@ -463,18 +504,13 @@ class TextExplainer:
             return_input_shape=False,
             return_sigma=True,
             show_progress=self.show_progress,
-            n_steps=options.n_steps,
-            lr=options.lr,
-            n_samples=options.n_samples,
-            scale=options.scale,
-            rate=options.rate,
-            seed=options.seed,
+            options=options,
         )
         return scores.detach().float().cpu(), sigma.detach().float().cpu()
 
     def _explanation(
         self,
-        batch: _Batch,
+        batch: TokenizedTexts,
         row: int,
         values: Tuple[Tensor, Tensor],
         scale: float,
@@ -548,54 +584,24 @@ class TextExplainer:
 
     # -- helpers -------------------------------------------------------------------
 
-    def _encode(self, texts: List[str], warn: bool = True) -> _Batch:
-        tokenizer = self.tokenizer
-        fast = bool(getattr(tokenizer, "is_fast", False))
-        encoding = tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-            return_offsets_mapping=fast,
-        )
-        lengths = tokenizer(
-            texts, truncation=True, max_length=self.max_length + 1, padding=False
-        )["input_ids"]
-        truncated = [len(ids) > self.max_length for ids in lengths]
+    def _encode(self, texts: List[str], warn: bool = True) -> TokenizedTexts:
+        batch = tokenize_texts(self.tokenizer, texts, self.max_length, self.device)
         if warn:
-            for text, cut in zip(texts, truncated):
+            for text, cut in zip(texts, batch.truncated):
                 if cut:
                     warnings.warn(
                         f"text {_preview(text)} is longer than the model's maximum of "
                         f"{self.max_length} tokens: truncated",
                         stacklevel=4,
                     )
-        ids = encoding["input_ids"]
-        mask = encoding["attention_mask"]
-        tokens, word_ids, offsets = [], [], []
-        for row in range(len(texts)):
-            real = mask[row].bool()
-            positions = real.nonzero().flatten().tolist()
-            tokens.append(tokenizer.convert_ids_to_tokens(ids[row][real].tolist()))
-            if fast:
-                row_words = encoding.word_ids(row)
-                row_offsets = encoding["offset_mapping"][row].tolist()
-                word_ids.append([row_words[p] for p in positions])
-                offsets.append([tuple(row_offsets[p]) for p in positions])
-            else:
-                word_ids.append(None)
-                offsets.append(None)
-        device = self.device
-        return _Batch(
-            texts, ids.to(device), mask.to(device), tokens, word_ids, offsets, truncated
-        )
+        return batch
 
-    def _probabilities(self, batch: _Batch) -> Tensor:
+    def _probabilities(self, batch: TokenizedTexts) -> Tensor:
+        return self._class_probabilities(batch.input_ids, batch.attention_mask)
+
+    def _class_probabilities(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         with torch.no_grad():
-            logits = _model.LogitsOutput(self.model)(
-                batch.input_ids, batch.attention_mask
-            )
+            logits = _model.LogitsOutput(self.model)(input_ids, attention_mask)
         return logits.float().softmax(-1).cpu()
 
     @staticmethod
@@ -669,16 +675,7 @@ class TextExplainer:
         )
 
     def _options(self, seed: Optional[int]) -> SigmaOptions:
-        if seed is None:
-            return self.options
-        return SigmaOptions(
-            n_steps=self.options.n_steps,
-            lr=self.options.lr,
-            n_samples=self.options.n_samples,
-            scale=self.options.scale,
-            rate=self.options.rate,
-            seed=seed,
-        )
+        return self.options if seed is None else replace(self.options, seed=seed)
 
     def _starts(self, count: int, step: int, description: str) -> Any:
         starts = range(0, count, step)

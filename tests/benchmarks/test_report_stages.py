@@ -1,26 +1,20 @@
 """The comparison report's stage cache: per-stage keys, resumable, --stages."""
 
-import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from captum_sigma.evaluation import stages as report
 
 SCRIPT = (
     Path(__file__).resolve().parents[2] / "benchmarks" / "make_comparison_report.py"
 )
 
 
-@pytest.fixture(scope="module")
-def report():
-    spec = importlib.util.spec_from_file_location("make_comparison_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_comparison_report"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_stage_is_computed_once_and_keyed_by_what_it_depends_on(report, tmp_path):
+def test_a_stage_is_computed_once_and_keyed_by_what_it_depends_on(tmp_path):
     calls = []
 
     def compute(value):
@@ -40,7 +34,7 @@ def test_a_stage_is_computed_once_and_keyed_by_what_it_depends_on(report, tmp_pa
     assert not list(tmp_path.glob("*.partial"))
 
 
-def test_unselected_missing_stages_are_reported_not_computed(report, tmp_path):
+def test_unselected_missing_stages_are_reported_not_computed(tmp_path):
     stages = report.Stages(tmp_path, "digest", fresh=False, only={"sampling"})
     assert stages.run("main", {"n": 4}, lambda: pytest.fail("computed")) is None
     assert stages.run("sampling", {"n": 4}, lambda: 1) == 1
@@ -50,6 +44,19 @@ def test_unselected_missing_stages_are_reported_not_computed(report, tmp_path):
     assert later.run("sampling", {"n": 4}, lambda: pytest.fail("recomputed")) == 1
 
 
-def test_unknown_stage_names_are_refused(report):
-    with pytest.raises(SystemExit, match="unknown stage"):
-        report.main(["--stages", "main,typo", "--cache", "/nonexistent"])
+def test_unknown_stage_names_are_refused(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--stages", "main,typo", "--cache", "/none"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode != 0 and "unknown stage" in completed.stderr
+
+
+def test_every_prefix_of_the_order_is_stratified():
+    labels = [0, 1] * 40
+    lengths = np.arange(80) % 20
+    order = report.stratified_order([""] * 80, labels, lengths, 16, seed=0)
+    assert len(set(order)) == 16
+    assert sum(labels[i] for i in order[:8]) == 4  # 8 cells, one sentence each

@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from captum_sigma.evaluation.command import (
-    build_parser,
-    main,
-    read_texts,
-    register_compare,
-    run_compare,
-)
+from captum_sigma.cli import main
+from captum_sigma.cli_checks import CliError, read_text_lines
+from captum_sigma.evaluation.command import register_compare, run_compare
+from captum_sigma.text.data import read_texts
 
 transformers = pytest.importorskip("transformers")
 
@@ -112,15 +109,13 @@ def test_register_compare_on_an_outside_parser(texts_file) -> None:
         parser.parse_args(["compare"])  # --file is required
 
 
-def test_read_texts_skips_blank_lines(texts_file) -> None:
-    assert read_texts(texts_file) == [
-        "the film is good .",
-        "a dull , boring plot",
-        "witty fun movie",
-    ]
-    assert read_texts(texts_file, 1) == ["the film is good ."]
-    with pytest.raises(ValueError, match="--n"):
-        read_texts(texts_file, 0)
+def test_one_text_reader_skips_blank_lines(texts_file, tmp_path) -> None:
+    """compare reads its --file with the CLI's reader (text.data.read_texts)."""
+    expected = ["the film is good .", "a dull , boring plot", "witty fun movie"]
+    assert read_texts(texts_file) == expected
+    assert read_text_lines(str(texts_file), "--file") == expected
+    with pytest.raises(CliError, match="--file"):
+        read_text_lines(str(tmp_path / "none.txt"), "--file")
 
 
 def test_missing_file_is_an_error(tmp_path, model_dir, capsys) -> None:
@@ -129,15 +124,17 @@ def test_missing_file_is_an_error(tmp_path, model_dir, capsys) -> None:
     )
     assert status == 2
     assert "error:" in capsys.readouterr().err
-    assert build_parser().prog.endswith("captum_sigma.evaluation.command")
 
 
-def test_module_runs_on_its_own() -> None:
+def test_compare_is_a_subcommand_of_the_one_cli() -> None:
     import subprocess
     import sys
 
+    import captum_sigma.evaluation.command as command
+
+    assert not hasattr(command, "main") and not hasattr(command, "build_parser")
     completed = subprocess.run(
-        [sys.executable, "-m", "captum_sigma.evaluation.command", "compare", "--help"],
+        [sys.executable, "-m", "captum_sigma.cli", "compare", "--help"],
         capture_output=True,
         text=True,
         timeout=120,

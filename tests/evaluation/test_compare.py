@@ -43,6 +43,16 @@ TEXTS = [
     "witty plot and great acting .",
     "the script was too dull",
 ]
+#: The Sigma rows' data sample for r (the default sample is Rotten Tomatoes text,
+#: mostly [UNK] for the 100-word vocabulary here).
+SIGMA_DATA = [
+    "the film is good",
+    "a dull plot",
+    "great acting and a witty script",
+    "the story was boring but the cast was fun",
+    "not a very good ending",
+    "the movie is too dull",
+]
 SIGNED = {"IntegratedGradients", "InputXGradient", "DeepLift", "FeatureAblation"}
 SIGNED |= {"Lime", "KernelShap"}
 
@@ -73,7 +83,12 @@ def small_methods(**overrides) -> dict:
             n_steps=12, lr=0.01, selection="best_loss", init="random", optimizer="adam"
         ),
     }
-    options = {"sigma_settings": settings, "ig_steps": 4, "n_samples": 24}
+    options = {
+        "sigma_settings": settings,
+        "ig_steps": 4,
+        "n_samples": 24,
+        "sigma_data": SIGMA_DATA,
+    }
     options.update(overrides)
     return default_methods(**options)
 
@@ -182,9 +197,50 @@ def test_scores_do_not_depend_on_batching(setup, result) -> None:
         stability_n=0,
     )
     for name in names:
+        # Sigma explains logit / r; on this random tiny model the logits hardly
+        # vary over the data sample, r sits at its relative floor and the float
+        # rounding of padding (~1e-7) is amplified: equal to 0.3 %, not 1e-4.
+        # The probability row (no r) is batch-independent to 1e-4 (next test).
+        rtol = 3e-3 if name == "Sigma" else 0.0
         np.testing.assert_allclose(
-            single.scores[name], result.scores[name], atol=1e-4, err_msg=name
+            single.scores[name],
+            result.scores[name],
+            atol=1e-4,
+            rtol=rtol,
+            err_msg=name,
         )
+
+
+def test_sigma_row_is_the_text_explainers_and_probability_row_is_extra(
+    setup,
+) -> None:
+    """The row "Sigma" is TextExplainer's own result (same forward, r, options)."""
+    from captum_sigma.evaluation.methods import SIGMA_PROBABILITY_ROW
+    from captum_sigma.text import TextExplainer
+
+    model, tokenizer = setup
+    options = SigmaOptions(n_steps=6)
+    methods = default_methods(
+        ["Sigma", SIGMA_PROBABILITY_ROW],
+        sigma_settings={"Sigma": options},
+        sigma_data=SIGMA_DATA,
+    )
+    compared = compare(
+        model, tokenizer, TEXTS, methods, operators=(), batch_size=1, stability_n=0
+    )
+    explainer = TextExplainer(model, tokenizer, data=SIGMA_DATA, options=options)
+    for index, explanation in enumerate(explainer.explain(TEXTS)):
+        eligible = compared.eligible[index, : len(explanation.tokens)]
+        expected = np.where(eligible, explanation.scores, 0.0)
+        np.testing.assert_allclose(
+            compared.scores["Sigma"][index, : len(explanation.tokens)],
+            expected,
+            atol=1e-3,
+            rtol=3e-3,
+        )
+    assert "logit" in compared.settings["methods"]["Sigma"]["explained"]
+    probability = compared.settings["methods"][SIGMA_PROBABILITY_ROW]
+    assert probability["regularization"].startswith("None")
 
 
 def test_bootstrap_interval_contains_the_mean(result) -> None:

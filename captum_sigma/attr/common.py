@@ -1,10 +1,14 @@
-"""Machinery shared by the Captum adapters: validation, grouping, chunking, output.
+"""Machinery shared by the Captum adapters: validation, options, grouping, chunking.
 
 Errors are raised here, at the boundary, so the engine can assume valid problems.
+:func:`resolve_options` turns ``attribute``'s ``options`` object and its flat
+arguments into one :class:`~captum_sigma.engine.SigmaOptions`;
+:func:`attribute_groups` is the one solve-and-format path of both adapters.
 """
 
 import warnings
 from contextlib import contextmanager
+from dataclasses import fields, replace
 from functools import partial
 from typing import (
     Any,
@@ -12,6 +16,7 @@ from typing import (
     Dict,
     Iterator,
     List,
+    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -80,9 +85,40 @@ def check_devices(name: str, tensors: Tuple[Tensor, ...], module: Any) -> None:
             )
 
 
-def make_options(**kwargs: Any) -> SigmaOptions:
-    """Builds :class:`SigmaOptions`; its checks name the offending argument."""
-    return SigmaOptions(**kwargs)
+def option_names() -> Tuple[str, ...]:
+    """The fields of :class:`SigmaOptions`, read from the dataclass itself."""
+    return tuple(item.name for item in fields(SigmaOptions))
+
+
+def resolve_options(
+    options: Optional[SigmaOptions], arguments: Mapping[str, Any]
+) -> SigmaOptions:
+    """``options`` (default ``SigmaOptions()``) with the flat arguments that are given.
+
+    Args:
+        options: The options object of an ``attribute`` call, or None.
+        arguments: The call's arguments by name (e.g. ``locals()``); every entry
+            named like a :class:`SigmaOptions` field and not None overrides it.
+
+    Returns:
+        The resolved options (``dataclasses.replace``, so its checks run and name
+        the offending field).
+
+    Raises:
+        TypeError: If ``options`` is not a :class:`SigmaOptions`.
+    """
+    if options is None:
+        options = SigmaOptions()
+    elif not isinstance(options, SigmaOptions):
+        raise TypeError(
+            f"options must be a SigmaOptions or None, got {type(options).__name__}"
+        )
+    given = {
+        name: arguments[name]
+        for name in option_names()
+        if arguments.get(name) is not None
+    }
+    return replace(options, **given) if given else options
 
 
 def check_regularization(
@@ -311,6 +347,19 @@ def isolated_rng_and_grad(tensors: Sequence[Tensor]) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def seeded_rng(seed: int, device: Union[str, torch.device] = "cpu") -> Iterator[None]:
+    """Forks torch's global RNG, seeds it with ``seed`` and restores it on exit.
+
+    For methods that draw from the global RNG (Lime, KernelShap): their results
+    then depend on ``seed`` only, and the caller's RNG state is left unchanged.
+    """
+    devices = [device] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
 def warn_if_training(module: Any) -> None:
     """Warns when a dropout module of the model is in training mode."""
     if isinstance(module, nn.Module) and any(
@@ -324,13 +373,15 @@ def warn_if_training(module: Any) -> None:
         )
 
 
-ChunkSolver = Callable[[int, int], Tuple[SigmaProblem, Tensor]]
+#: ``build(start, end)`` returns the sigma problem of rows ``[start, end)`` and its
+#: clean output ``s``.
+ProblemBuilder = Callable[[int, int], Tuple[SigmaProblem, Tensor]]
 
 
 def solve_in_chunks(
     batch: int,
     chunk_size: int,
-    build: ChunkSolver,
+    build: ProblemBuilder,
     options: SigmaOptions,
     show_progress: bool,
     desc: str,
@@ -407,3 +458,39 @@ def scores_in_input_shape(
 def group_scores(sigma: Tensor, sizes: Tensor, scale: float) -> Tensor:
     """``|g| · log(scale / σ_g)`` per group, shape ``(B, n_groups)``; 0 if absent."""
     return torch.nan_to_num(sizes * torch.log(scale / sigma), nan=0.0)
+
+
+def attribute_groups(
+    inputs: Tuple[Tensor, ...],
+    build: ProblemBuilder,
+    options: SigmaOptions,
+    internal_batch_size: Optional[int],
+    show_progress: bool,
+    return_input_shape: bool,
+    desc: str,
+) -> Tuple[Tuple[Tensor, ...], Tensor, Tensor]:
+    """Solves every chunk and formats the result (the path of both adapters).
+
+    Args:
+        inputs: The perturbed tensors (for their dtypes and the devices to fork).
+        build: Builds the problem of rows ``[start, end)``.
+        options: The resolved options.
+        internal_batch_size: Bound on the rows (examples × draws) of one forward.
+        show_progress: Show a progress bar.
+        return_input_shape: Input-shaped scores, else ``(B, n_groups)`` scores.
+        desc: The progress bar's label.
+
+    Returns:
+        ``(attributions, sigma)``: a tuple of input-shaped tensors (one tensor of
+        group scores with ``return_input_shape=False``) and ``σ`` of shape
+        ``(B, n_groups)``.
+    """
+    batch = inputs[0].shape[0]
+    chunk = chunk_size_for(internal_batch_size, options.n_samples, batch)
+    with isolated_rng_and_grad(inputs):
+        results = solve_in_chunks(batch, chunk, build, options, show_progress, desc)
+    sigma, sizes, groups = concat_results(results)
+    if not return_input_shape:
+        return (group_scores(sigma, sizes, options.scale),), sigma
+    scores = scores_in_input_shape(sigma, groups, options.scale, torch.float32)
+    return tuple(s.to(i.dtype) for s, i in zip(scores, inputs)), sigma

@@ -1,17 +1,23 @@
-"""Forward hooks that make a layer return given tensors and stop at an explained layer.
+"""The forward hooks of the package: replace a layer's output, stop at a layer.
 
-Captum's ``_forward_layer_eval`` captures a layer's activations but has no way to
-*replace* them for a forward pass or to *stop* the forward pass at a later module, so
-these two small context managers are written here. Every hook is removed in a
-``finally`` block, also when the forward pass raises.
+Captum's ``_forward_layer_eval`` captures a layer's activations (and is used for
+that); it has no way to *replace* them for a forward pass or to *stop* the forward
+pass at a later module, so these small context managers are written here, once, for
+the adapters, ``r``'s estimation, the text explainer and the evaluation metrics.
+Every hook is removed in a ``finally`` block, also when the forward pass raises.
 """
 
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
-__all__ = ["StopForward", "replaced_activations", "explained_output"]
+__all__ = [
+    "StopForward",
+    "captured_outputs",
+    "explained_output",
+    "replaced_activations",
+]
 
 
 class StopForward(Exception):
@@ -82,3 +88,36 @@ def explained_output(layer: Optional[nn.Module]) -> Iterator[Dict[str, Tensor]]:
         yield store
     finally:
         handle.remove()
+
+
+@contextmanager
+def captured_outputs(
+    layers: Sequence[nn.Module], indices: Sequence[int], store: Dict[int, Tensor]
+) -> Iterator[None]:
+    """Stores ``layers[i]``'s output (first tensor) in ``store[i]`` for ``i`` in
+    ``indices`` and stops the forward pass (:class:`StopForward`) after the last.
+
+    Captum's ``_forward_layer_eval`` captures several layers too, but always runs
+    the whole model; here the layers above the last explained one never run and
+    the captured outputs stay differentiable.
+    """
+    last = max(indices)
+    handles = []
+
+    def make_hook(index: int) -> Any:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            if not isinstance(output, Tensor):
+                output = next(item for item in output if isinstance(item, Tensor))
+            store[index] = output
+            if index == last:
+                raise StopForward
+
+        return hook
+
+    try:
+        for index in sorted(set(indices)):
+            handles.append(layers[index].register_forward_hook(make_hook(index)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from captum_sigma.attr._layer_hooks import StopForward
+from captum_sigma.attr.hooks import StopForward, captured_outputs
 from captum_sigma.engine import REGULARIZATION_EPS
 
 __all__ = [
@@ -59,17 +59,22 @@ def is_classifier(model: nn.Module) -> bool:
 def find_embeddings(model: nn.Module) -> nn.Module:
     """The embeddings module whose output (word + position + ...) is perturbed.
 
+    ``model.base_model.embeddings`` (the sum of word, position and token-type
+    embeddings), else the model's ``get_input_embeddings()``.
+
     Raises:
-        ValueError: If the model has no ``base_model.embeddings`` module.
+        ValueError: If the model has neither.
     """
     embeddings = getattr(base_model(model), "embeddings", None)
-    if not isinstance(embeddings, nn.Module):
-        raise ValueError(
-            f"model: cannot find the embeddings module of {type(model).__name__} "
-            "(looked for model.base_model.embeddings); pass embeddings=<module whose "
-            "output is perturbed>"
-        )
-    return embeddings
+    if isinstance(embeddings, nn.Module):
+        return embeddings
+    if hasattr(model, "get_input_embeddings"):
+        return model.get_input_embeddings()
+    raise ValueError(
+        f"model: cannot find the embeddings module of {type(model).__name__} "
+        "(looked for model.base_model.embeddings and get_input_embeddings()); pass "
+        "embeddings=<module whose output is perturbed>"
+    )
 
 
 def find_layers(model: nn.Module) -> List[nn.Module]:
@@ -224,7 +229,7 @@ class LayersOutput:
     def stacked(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """``(B, T, n_layers, D)``: every explained layer's output, not normalised."""
         store: Dict[int, Tensor] = {}
-        with _captured(self.layers, self.indices, store):
+        with captured_outputs(self.layers, self.indices, store):
             try:
                 self.model(input_ids=input_ids, attention_mask=attention_mask)
             except StopForward:
@@ -235,29 +240,3 @@ class LayersOutput:
                 f"layers: encoder layers {missing} did not run in the model's forward"
             )
         return torch.stack([store[i] for i in self.indices], dim=2)
-
-
-@contextmanager
-def _captured(
-    layers: Sequence[nn.Module], indices: Sequence[int], store: Dict[int, Tensor]
-) -> Iterator[None]:
-    last = max(indices)
-    handles = []
-
-    def make_hook(index: int) -> Any:
-        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            if not isinstance(output, Tensor):
-                output = next(item for item in output if isinstance(item, Tensor))
-            store[index] = output
-            if index == last:
-                raise StopForward
-
-        return hook
-
-    try:
-        for index in sorted(set(indices)):
-            handles.append(layers[index].register_forward_hook(make_hook(index)))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()

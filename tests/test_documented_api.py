@@ -1,0 +1,62 @@
+"""The README's documented signatures are the code's (names, order, defaults)."""
+
+import ast
+import inspect
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from captum_sigma import LayerSigmaAttribution, SigmaAttribution, SigmaOptions
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+DOCUMENTED = {
+    "SigmaAttribution.attribute": SigmaAttribution.attribute,
+    "LayerSigmaAttribution.attribute": LayerSigmaAttribution.attribute,
+    "SigmaOptions": SigmaOptions,
+}
+
+
+def documented_calls():
+    """Every call of a documented name in the README's ```python blocks."""
+    calls = {}
+    for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.S):
+        try:
+            tree = ast.parse(block)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                name = ast.unparse(node.value.func)
+                if name in DOCUMENTED:
+                    calls[name] = node.value
+    return calls
+
+
+def code_parameters(function):
+    """``[(name, default or inspect.Parameter.empty)]`` without ``self``."""
+    target = inspect.unwrap(function)
+    parameters = inspect.signature(target).parameters.values()
+    return [(p.name, p.default) for p in parameters if p.name != "self"]
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+def test_readme_signature_matches_the_code(name):
+    call = documented_calls().get(name)
+    assert call is not None, f"README documents no signature block for {name}"
+    documented = [(arg.id, inspect.Parameter.empty) for arg in call.args]
+    documented += [(kw.arg, ast.literal_eval(kw.value)) for kw in call.keywords]
+    assert documented == code_parameters(DOCUMENTED[name])
+
+
+def test_flat_option_arguments_are_sigma_options_fields():
+    """Every flat argument named like an option is a field (forwarded by name)."""
+    names = {item.name for item in fields(SigmaOptions)}
+    assert set(SigmaOptions().attribute_kwargs()) <= names
+    for method in (SigmaAttribution.attribute, LayerSigmaAttribution.attribute):
+        parameters = dict(code_parameters(method))
+        # SigmaOptions.attribute_kwargs() can be splatted into attribute
+        assert set(SigmaOptions().attribute_kwargs()) <= set(parameters)
+        for name in names & set(parameters):
+            assert parameters[name] is None, name
