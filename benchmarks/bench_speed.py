@@ -11,8 +11,20 @@ lengths mixed between 8 and 48 with padding and attention mask, batches 1, 64 an
 
     python benchmarks/bench_speed.py --quick      # CPU smoke run, tiny model
     python benchmarks/bench_speed.py              # full run (GPU)
+    python benchmarks/bench_speed.py --default-model   # the default model, CPU 1 thread
 
 Prints a table and writes benchmarks/results/bench_speed_<device>.json.
+
+``--default-model`` times what ``TextExplainer.default()`` explains: the packaged
+MiniLM classifier's predicted-class logit divided by ``r`` (``r`` from the default data
+sample, as the explainer estimates it), perturbed at ``model.bert.embeddings``, on the
+first 16 Rotten Tomatoes test sentences (``rotten_tomatoes_split("test")[:16]``) at
+batches 1, 8 and 32 (a batch of 32 is the 16 sentences twice). Sigma with its defaults,
+sigma with the old sequential layout ``SigmaOptions(n_steps=46, n_samples=1)`` (same 50
+passes) and LayerIntegratedGradients(n_steps=50; baseline: [PAD] ids with [CLS], [SEP]
+and the padding kept, target the predicted class) run interleaved, every repeat in the
+same order, so all see the same machine state; the ratio Sigma / IG is taken per repeat
+and its median is reported. Writes bench_speed_default_model_<device>.json.
 """
 
 import argparse
@@ -20,6 +32,7 @@ import contextlib
 import math
 from typing import Any, Callable, Dict, List, Optional
 
+import numpy as np
 import torch
 from _common import (
     machine,
@@ -258,6 +271,174 @@ def add_ratios(rows: List[Dict[str, Any]]) -> None:
         )
 
 
+DEFAULT_MODEL_SETTINGS = {
+    "sigma default": SigmaOptions(),
+    "sigma 46 x 1 (old layout)": SigmaOptions(n_steps=46, n_samples=1),
+}
+IG_NAME = "LayerIG n_steps=50"
+
+
+def default_model_setup(device: torch.device, n_sentences: int):
+    """The default explainer's model, its logit r and the test sentences."""
+    from captum_sigma.text import TextExplainer
+    from captum_sigma.text.default_model import rotten_tomatoes_split
+
+    explainer = TextExplainer.default(device=device)
+    r = explainer.regularization()  # as TextExplainer: LogitsOutput on the sample
+    texts = [text for text, _ in rotten_tomatoes_split("test")[:n_sentences]]
+    return explainer, r, texts
+
+
+def default_model_batches(explainer, texts: List[str], batch: int):
+    """Tokenised batches of ``batch`` texts (the texts repeated to fill a batch)."""
+    from captum_sigma.text.tokenization import tokenize_texts
+
+    if batch > len(texts):
+        texts = (texts * math.ceil(batch / len(texts)))[:batch]
+    batches = []
+    for start in range(0, len(texts), batch):
+        encoded = tokenize_texts(
+            explainer.tokenizer,
+            texts[start : start + batch],
+            explainer.max_length,
+            explainer.device,
+        )
+        ids, mask = encoded.input_ids, encoded.attention_mask
+        with torch.no_grad():
+            target = explainer.model(input_ids=ids, attention_mask=mask).logits
+        batches.append((ids, mask, target.argmax(-1).tolist()))
+    return batches
+
+
+def default_model_method(explainer, r, name: str, ig_rows, sigma_rows) -> Callable:
+    """A function of one tokenised batch that attributes it with ``name``."""
+    from captum_sigma.text.model import LogitsOutput
+
+    forward = LogitsOutput(explainer.model, r)
+    embeddings = explainer.model.bert.embeddings
+    if name == IG_NAME:
+        ig = LayerIntegratedGradients(forward, embeddings)
+        special = (explainer.tokenizer.cls_token_id, explainer.tokenizer.sep_token_id)
+
+        def run_ig(ids, mask, target):
+            keep = (ids == special[0]) | (ids == special[1]) | (mask == 0)
+            baseline = torch.where(
+                keep, ids, torch.full_like(ids, explainer.tokenizer.pad_token_id)
+            )
+            return ig.attribute(
+                ids,
+                baselines=baseline,
+                target=target,
+                additional_forward_args=(mask,),
+                n_steps=50,
+                internal_batch_size=ig_rows,
+            )
+
+        return run_ig
+    sigma = LayerSigmaAttribution(forward, embeddings)
+    options = DEFAULT_MODEL_SETTINGS[name]
+
+    def run_sigma(ids, mask, target):
+        return sigma.attribute(
+            ids,
+            target=target,
+            additional_forward_args=(mask,),
+            token_mask=mask,
+            regularization=1.0,
+            return_input_shape=False,
+            internal_batch_size=sigma_rows,
+            **options.attribute_kwargs(),
+        )
+
+    return run_sigma
+
+
+def run_default_model(args: argparse.Namespace) -> List[Dict[str, Any]]:
+    """Per-sentence seconds on the default model, methods interleaved per repeat."""
+    device = torch.device(args.device)
+    explainer, r, texts = default_model_setup(device, args.sentences)
+    names = [IG_NAME, *DEFAULT_MODEL_SETTINGS]
+    methods = {
+        name: default_model_method(explainer, r, name, args.ig_rows, args.sigma_rows)
+        for name in names
+    }
+    passes = {IG_NAME: 50}
+    passes.update(
+        {k: o.passes_per_example() for k, o in DEFAULT_MODEL_SETTINGS.items()}
+    )
+    batches = {b: default_model_batches(explainer, texts, b) for b in args.batches}
+    warm = batches[args.batches[0]][0]
+    for method in methods.values():  # warm-up (allocator, lazy init), not timed
+        method(warm[0][:1], warm[1][:1], warm[2][:1])
+    times: Dict[Any, List[float]] = {}
+    for repeat in range(args.repeats):
+        for batch in args.batches:
+            sentences = sum(len(t) for _, _, t in batches[batch])
+            for name in names:
+                reset_peak_memory(device)
+                seconds = sum(
+                    timed(lambda b=b, f=methods[name]: f(*b), device)
+                    for b in batches[batch]
+                )
+                times.setdefault((batch, name), []).append(seconds / sentences)
+                print(
+                    f"repeat {repeat} batch {batch} {name}: "
+                    f"{seconds / sentences:.3f} s/sentence",
+                    flush=True,
+                )
+    rows = []
+    for batch in args.batches:
+        ig = times[(batch, IG_NAME)]
+        for name in names:
+            own = times[(batch, name)]
+            ratios = [a / b for a, b in zip(own, ig)]
+            rows.append(
+                dict(
+                    method=name,
+                    batch=batch,
+                    seconds_per_sentence=float(np.median(own)),
+                    seconds_per_repeat=own,
+                    passes_per_sentence=passes[name],
+                    x_IG_time=float(np.median(ratios)),
+                    x_IG_per_repeat=ratios,
+                )
+            )
+    return rows
+
+
+def main_default_model(args: argparse.Namespace) -> None:
+    if args.batches is None:
+        args.batches = [1, 8, 32]
+    if args.ig_rows is None:
+        args.ig_rows = 400  # 8 sentences x 50 steps per pass (bounded CPU memory)
+    rows = run_default_model(args)
+    print_table(
+        rows,
+        [
+            "method",
+            "batch",
+            "seconds_per_sentence",
+            "passes_per_sentence",
+            "x_IG_time",
+            "x_IG_per_repeat",
+        ],
+    )
+    if args.no_save:
+        return
+    path = save_results(
+        f"bench_speed_default_model_{args.device}",
+        {
+            "machine": machine(),
+            "args": vars(args),
+            "sentences": 'rotten_tomatoes_split("test")[:%d]' % args.sentences,
+            "ig_baseline": "[PAD] ids, [CLS]/[SEP] and padding kept",
+            "timing": "median over interleaved repeats; ratio per repeat, median",
+            "rows": rows,
+        },
+    )
+    print(f"saved {path}")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -281,9 +462,30 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         "--no-save", action="store_true", help="print only (smoke tests)"
     )
+    parser.add_argument(
+        "--default-model",
+        action="store_true",
+        help="time the default model (TextExplainer.default) against LayerIG",
+    )
+    parser.add_argument(
+        "--sentences", type=int, default=16, help="--default-model: test sentences"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="--default-model: interleaved repeats"
+    )
     args = parser.parse_args(argv)
     if args.device is None:
-        args.device = "cuda" if torch.cuda.is_available() and not args.quick else "cpu"
+        if args.default_model:
+            args.device = "cpu"
+        else:
+            args.device = (
+                "cuda" if torch.cuda.is_available() and not args.quick else "cpu"
+            )
+    if args.device == "cpu":
+        torch.set_num_threads(1)
+    if args.default_model:
+        main_default_model(args)
+        return
     if args.batches is None:
         args.batches = [1, 8] if args.quick else [1, 64, 256]
     if args.reference_steps is None:

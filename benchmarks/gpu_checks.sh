@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU check of issues 2, 3 and 6 in one run, for the device machine (torch + CUDA,
+# Every GPU check of issues 2, 3, 6 and 11 in one run (~12 min on an H200), for the device machine (torch + CUDA,
 # transformers and pytest installed there; captum and the packaged model/data travel
 # as wheels in .whl/, see README "GPU checks"). Prints a short table last.
 #   bash benchmarks/gpu_checks.sh            (results land in $OUT or benchmarks/results)
@@ -18,10 +18,17 @@ python3 -c "import torch; print('device:', torch.cuda.get_device_name(0), 'torch
 python3 -m pytest -q -p no:cacheprovider tests/engine tests/attr tests/test_regularization.py \
   2>&1 | tee "$dest/gpu_pytest.log" | tail -3
 python3 benchmarks/bench_speed.py 2>&1 | tee "$dest/gpu_bench_speed.log" | tail -30
-python3 benchmarks/bench_quality.py 2>&1 | tee "$dest/gpu_bench_quality.log" | tail -20
+# issue 11: the default model (predicted-class logit / r) against LayerIG, batches 1/8/32
+python3 benchmarks/bench_speed.py --default-model --device cuda --batches 1 8 32 2>&1 \
+  | tee "$dest/gpu_bench_speed_default_model.log" | tail -12
+# full quality run, logit target included; references cached in $dest/ref_cache so a
+# rerun (e.g. after a timeout) does not recompute them
+python3 benchmarks/bench_quality.py --targets logit layer3 pooled \
+  --reference-cache "$dest/ref_cache" 2>&1 | tee "$dest/gpu_bench_quality.log" | tail -45
 python3 benchmarks/bench_dataset.py --device cuda --n 256 --batch-sizes 64 256 2>&1 \
   | tee "$dest/gpu_bench_dataset.log" | tail -8
 # issue 5's faithful rows on every sentence (longest part; run separately if short of time):
 #   python3 benchmarks/make_comparison_report.py --device cuda --faithful-n 304 --batch-size 64
 cp benchmarks/results/bench_dataset_cuda.json benchmarks/results/bench_speed_cuda.json \
+  benchmarks/results/bench_speed_default_model_cuda.json \
   benchmarks/results/bench_quality_cuda.* "$dest"/ 2>/dev/null
