@@ -18,7 +18,20 @@ from torch import Tensor, nn
 from captum_sigma.attr import common
 from captum_sigma.attr.hooks import StopForward, explained_output
 
-__all__ = ["estimate_regularization", "save_regularization", "load_regularization"]
+__all__ = [
+    "RELATIVE_FLOOR",
+    "estimate_regularization",
+    "save_regularization",
+    "load_regularization",
+]
+
+#: Entries of ``r`` are floored at this fraction of the output's root-mean-square
+#: magnitude over the data sample. An element that hardly varies over the data would
+#: otherwise divide float rounding of the forward pass (about 1e-7 of the element's
+#: magnitude) by a near-zero ``r`` and let it steer the optimisation. With the floor
+#: rounding moves the normalised output by at most ~1e-7 / RELATIVE_FLOOR = 1e-5 of
+#: its typical magnitude.
+RELATIVE_FLOOR = 1e-2
 
 Batch = Union[Tensor, Tuple[Tensor, ...], Mapping[str, Any]]
 
@@ -45,8 +58,10 @@ def estimate_regularization(
     Returns:
         ``r`` as float32: for a per-token output (B, T, ...) with a ``token_mask``,
         the population std over every real token of every sentence, shape (...);
-        otherwise the std over examples, shape ``output.shape[1:]``. Pass it as
-        ``regularization=``; save it with :func:`save_regularization`.
+        otherwise the std over examples, shape ``output.shape[1:]``. Every entry
+        is at least :data:`RELATIVE_FLOOR` times the root-mean-square of the
+        output over the sample (a near-constant element cannot amplify rounding).
+        Pass it as ``regularization=``; save it with :func:`save_regularization`.
     """
     total: Optional[Tensor] = None
     total_squares: Optional[Tensor] = None
@@ -70,7 +85,8 @@ def estimate_regularization(
         raise ValueError("batches: need at least two output rows to estimate a std")
     mean = total / count
     variance = (total_squares / count - mean**2).clamp_min(0)
-    return variance.sqrt().to(torch.float32)
+    magnitude = (total_squares / count).mean().sqrt()
+    return variance.sqrt().clamp_min(RELATIVE_FLOOR * magnitude).to(torch.float32)
 
 
 def _explained_rows(

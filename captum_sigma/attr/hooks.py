@@ -42,25 +42,33 @@ def replaced_activations(
     layer: nn.Module,
     replacement: Optional[Tuple[Tensor, ...]],
     attribute_to_layer_input: bool,
-) -> Iterator[None]:
-    """While active, ``layer`` outputs (or receives) ``replacement``; None = no-op."""
+) -> Iterator[Dict[str, bool]]:
+    """While active, ``layer`` outputs (or receives) ``replacement``; None = no-op.
+
+    Yields a dict whose ``"replaced"`` entry becomes True once the layer has run
+    with the replacement (so a caller can tell that the forward pass stopped, or
+    ended, before reaching it).
+    """
+    state = {"replaced": False}
     if replacement is None:
-        yield
+        yield state
         return
     if attribute_to_layer_input:
 
         def pre_hook(module: nn.Module, inputs: Tuple[Any, ...]) -> Tuple[Any, ...]:
+            state["replaced"] = True
             return _replace_tensors(inputs, replacement)
 
         handle = layer.register_forward_pre_hook(pre_hook)
     else:
 
         def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
+            state["replaced"] = True
             return _replace_tensors(output, replacement)
 
         handle = layer.register_forward_hook(hook)
     try:
-        yield
+        yield state
     finally:
         handle.remove()
 

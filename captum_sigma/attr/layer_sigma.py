@@ -211,12 +211,20 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
             inputs = arguments[n_activations : n_activations + n_inputs]
             args = arguments[n_activations + n_inputs :]
             with (
-                replaced_activations(self.layer, activations, attribute_to_layer_input),
+                replaced_activations(
+                    self.layer, activations, attribute_to_layer_input
+                ) as replacement,
                 explained_output(explained_layer) as store,
             ):
                 try:
                     output = _run_forward(self.forward_func, inputs, None, args or None)
                 except StopForward:
+                    if not replacement["replaced"]:
+                        raise ValueError(
+                            "explained_layer runs before the perturbed layer: its "
+                            "output does not depend on the perturbation (every score "
+                            "would be 0); explain a module after the layer"
+                        ) from None
                     return store["output"]
             if explained_layer is not None:
                 raise ValueError(

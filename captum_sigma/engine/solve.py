@@ -1,9 +1,10 @@
 """The sigma solver: initialisation, the optimisation loop, selection of the result.
 
-Two optimisers: ``"newton"`` (the default: stochastic Newton steps with a per-group
-curvature known in closed form at the optimum, see :func:`_newton_step`) and
-``"adam"`` (the reference's). Batching is exact for both: each update is
-element-wise and every example owns its parameters ``ρ``, so one step on the *sum*
+Two optimisers, both on ``ρ`` with ``σ = scale · sigmoid(ρ)`` as in the reference:
+``"newton"`` (the default: stochastic Newton steps with a per-group curvature in
+closed form, see :func:`_newton_step`) and ``"adam"`` (the reference's). Batching is
+exact for both: each update is
+element-wise and every example owns its parameters, so one step on the *sum*
 of the per-example losses follows each example's own trajectory. Each example keeps
 its own means, padding masks and selection state, and the noise is shared across the
 batch (:mod:`captum_sigma.engine.noise`), so an example's result does not depend on
@@ -39,9 +40,10 @@ OPTIMIZERS = ("newton", "adam")
 #: Upper bound of the warm start's ``σ / scale``: the closed form is clipped below the
 #: cap so that ``ρ = logit(σ / scale)`` stays finite and can still move.
 _WARM_START_MAX_FRACTION = 0.95
-#: Lower bound of ``(1 − σ / scale)²`` in the Newton curvature: near the upper bound
-#: of σ the loss is flat and the closed-form curvature would allow huge steps.
-_NEWTON_CURVATURE_FLOOR = 0.25
+#: Warm start of a group whose linearised sensitivity is exactly 0 (the output does
+#: not depend on it at the clean input): its closed-form ``σ`` is infinite, i.e. the
+#: cap, which this approaches to a score of 1e-6 nats per element.
+_IGNORED_START_FRACTION = 1.0 - 1e-6
 #: Largest change of ``ρ`` in one Newton step (a trust region for rare huge draws).
 _NEWTON_MAX_STEP = 1.0
 
@@ -75,19 +77,19 @@ class SigmaOptions:
             take the Jacobian at noisy points of the current ``σ``.
         antithetic: Pair every noise draw ``ε`` with ``−ε`` (needs even
             ``n_samples``).
-        optimizer: ``"newton"`` (stochastic Newton steps with the per-group
-            curvature of the linearised loss at its optimum, ``2 · rate / n ·
-            (1 − σ / scale)²``; see :func:`_newton_step`) or ``"adam"`` (the
+        optimizer: ``"newton"`` (stochastic Newton steps with a closed-form
+            per-group curvature, see :func:`_newton_step`) or ``"adam"`` (the
             reference).
 
     The defaults spend 50 forward+backward passes per example (4 for the warm start,
-    46 steps of one draw), Integrated Gradients' default ``n_steps``;
-    ``benchmarks/bench_quality.py`` measures what they reach against a converged run.
+    23 steps of two draws, each step one batched forward), Integrated Gradients'
+    default ``n_steps``; ``benchmarks/bench_quality.py`` measures what they reach
+    against a converged run, ``benchmarks/bench_speed.py`` what they cost.
     """
 
-    n_steps: int = 46
+    n_steps: int = 23
     lr: float = 0.5
-    n_samples: int = 1
+    n_samples: int = 2
     scale: float = 0.5
     rate: float = 0.1
     seed: int = 0
@@ -200,9 +202,8 @@ def solve_sigma(
     weights, counts = problem.element_weights(clean)
     rho = _initial_rho(problem, options, clean, weights, counts, present)
     rho.requires_grad_(True)
-    adam = (
-        torch.optim.Adam([rho], lr=options.lr) if options.optimizer == "adam" else None
-    )
+    newton = options.optimizer == "newton"
+    adam = None if newton else torch.optim.Adam([rho], lr=options.lr)
     n_present = present.sum(1, keepdim=True).clamp_min(1)
     tracker = _Selection(options, rho.detach())
     history: List[Tensor] = []  # kept on the device: no host sync per step
@@ -235,21 +236,31 @@ def _newton_step(
 ) -> None:
     """One stochastic Newton step on ``ρ``, in place.
 
-    Each group has one scalar parameter, and the curvature of the loss in it is
-    known in closed form at the optimum of the small-noise linearisation
-    ``Σ_g A_g σ_g² − (rate / n) Σ_g log σ_g`` (``σ = scale · sigmoid(ρ)``): there
-    ``2 A_g σ_g² = rate / n`` for every ``g``, so ``∂²L/∂ρ_g² = 2 · rate / n ·
-    (1 − σ_g / scale)²`` whatever ``A_g``. Dividing the stochastic gradient by it
-    makes the problem isotropic; the ``lr / (1 + lr · t)`` steps (Robbins–Monro)
-    then average the noisy Newton targets instead of following Adam's
-    sign-like steps, which use the same passes far less efficiently.
+    Each group has one scalar parameter. With ``p = σ / scale = sigmoid(ρ)`` the
+    small-noise linearisation ``Σ_g A_g σ_g² − (rate / n) Σ_g log σ_g`` has the
+    second derivative ``2 A_g σ_g² (1 − p)(2 − 3p) + (rate / n) p (1 − p)`` in
+    ``ρ_g``. At its optimum ``2 A_g σ_g² = rate / n`` for every ``g``, which gives
+    ``2 · rate / n · (1 − p)²`` whatever ``A_g``; for a group the output ignores
+    (``A_g = 0``) only the entropy term's ``rate / n · p (1 − p)`` is left. The step
+    divides the stochastic gradient by the larger of the two, ``rate / n · (1 − p)
+    · max(2 (1 − p), p)``: near the optimum the problem becomes isotropic, and an
+    ignored group, whose gradient ``−rate / n · (1 − p)`` shrinks as σ nears the
+    cap, still moves ``ρ`` by ``1 / p`` per full step, so its score keeps falling
+    (``1 − p`` by a factor ``e`` per unit of ``ρ``) instead of stalling at a floor,
+    as it did with a curvature floored at ``(1 − p)² ≥ 1/4`` (0.038 nats per
+    element). The ``lr / (1 + lr · t)`` steps (Robbins–Monro) average the noisy
+    Newton targets instead of following Adam's sign-like steps. Near the cap a step
+    in ``ρ`` moves ``log σ`` by only ``(1 − p)`` of it, which keeps the groups that
+    the noise alone pushes around there close to where they are.
     """
     fraction = torch.sigmoid(rho)
-    floor = _NEWTON_CURVATURE_FLOOR
-    curvature = 2 * options.rate / n_present * ((1 - fraction) ** 2).clamp_min(floor)
+    complement = 1 - fraction
+    curvature = (
+        options.rate / n_present * complement * torch.maximum(2 * complement, fraction)
+    )
     size = options.lr / (1 + options.lr * step)
-    update = (size * grad / curvature).clamp(-_NEWTON_MAX_STEP, _NEWTON_MAX_STEP)
-    rho.sub_(update)
+    update = size * grad / curvature.clamp_min(torch.finfo(curvature.dtype).tiny)
+    rho.sub_(update.clamp(-_NEWTON_MAX_STEP, _NEWTON_MAX_STEP))
 
 
 def _example_losses(
@@ -263,12 +274,12 @@ def _example_losses(
     step: int,
 ) -> Tensor:
     sigma = options.scale * torch.sigmoid(rho)
+    log_fraction = torch.nn.functional.logsigmoid(rho)
     noise = _draw_noise(problem, options, step)
     perturbed = problem.perturb(sigma, noise)
     hidden = problem.hidden_fn(perturbed, options.n_samples)
     distortion = _weighted_distortion(hidden, clean, weights, counts, options.n_samples)
-    log_fraction = torch.nn.functional.logsigmoid(rho) * present
-    entropy = log_fraction.sum(1) / present.sum(1).clamp_min(1)
+    entropy = (log_fraction * present).sum(1) / present.sum(1).clamp_min(1)
     return distortion - options.rate * entropy
 
 
@@ -325,15 +336,17 @@ def _initial_rho(
 ) -> Tensor:
     shape = (problem.batch_size, problem.n_groups)
     device = problem.device
-    if options.init == "constant":
+    if options.init == "constant":  # σ = scale / 2
         return torch.zeros(shape, device=device)
-    if options.init == "random":
+    if options.init == "random":  # ρ ~ N(0, 1), the reference's
         draw = positional_normal((options.seed, "init"), problem.n_groups, (), device)
         return draw.unsqueeze(0).expand(shape).clone()
-    return _linearized_rho(problem, options, clean, weights, counts, present)
+    fraction = _linearized_fraction(problem, options, clean, weights, counts, present)
+    # float64: logit(1 - 1e-6) is not representable through float32's 1 - p
+    return torch.logit(fraction.double()).to(fraction.dtype).detach()
 
 
-def _linearized_rho(
+def _linearized_fraction(
     problem: SigmaProblem,
     options: SigmaOptions,
     clean: Tensor,
@@ -341,17 +354,18 @@ def _linearized_rho(
     counts: Tensor,
     present: Tensor,
 ) -> Tensor:
-    """Closed-form optimum of the small-noise linearisation of the loss.
+    """Closed-form optimum of the linearised loss, as the fraction ``σ / scale``.
 
     For small noise ``E‖(Φ(x̃) − s)/r‖² ≈ Σ_g σ_g² a_g`` with ``a_g = ‖J_g / r‖²_F``.
     Minimising ``Σ_g σ_g² a_g / M − (rate / n) Σ_g log σ_g`` gives
-    ``σ_g² = rate · M / (2 n a_g)``, clipped below ``scale``. The first round takes
-    the Jacobian at the clean input; each further round takes it at noisy points
-    ``x + σ ε`` of the current ``σ`` (a statistical linearisation: the noise the
-    objective actually applies), which removes most of the first round's bias when
-    the noise is not small.
+    ``σ_g² = rate · M / (2 n a_g)``, clipped below the cap (a group with
+    ``a_g = 0`` starts next to it). The first round takes the Jacobian at the clean
+    input; each further round takes it at noisy points ``x + σ ε`` of the current
+    ``σ`` (a statistical linearisation: the noise the objective actually applies),
+    which removes most of the first round's bias when the noise is not small.
     """
     sigma: Optional[Tensor] = None
+    fraction: Optional[Tensor] = None
     for round_index in range(options.warm_start_rounds):
         sensitivity = _jacobian_sensitivity(
             problem, options, clean, weights, sigma, round_index
@@ -360,12 +374,17 @@ def _linearized_rho(
         sigma_squared = (
             options.rate * counts.unsqueeze(1) / (2 * n_present * sensitivity)
         )
-        fraction = sigma_squared.sqrt() / options.scale
-        fraction = torch.nan_to_num(fraction, nan=_WARM_START_MAX_FRACTION)
-        fraction = fraction.clamp(1e-6, _WARM_START_MAX_FRACTION)
+        fraction = (sigma_squared.sqrt() / options.scale).clamp(
+            1e-6, _WARM_START_MAX_FRACTION
+        )
+        fraction = torch.where(
+            sensitivity == 0,
+            torch.full_like(fraction, _IGNORED_START_FRACTION),
+            fraction,
+        )
         sigma = options.scale * fraction
-    assert sigma is not None
-    return torch.logit(sigma / options.scale).detach()
+    assert fraction is not None
+    return fraction.detach()
 
 
 def _jacobian_sensitivity(
@@ -418,7 +437,7 @@ def _jacobian_sensitivity(
 
 
 class _Selection:
-    """Tracks the iterate to return, per example, under the chosen rule."""
+    """Tracks the iterate ``ρ`` to return, per example, under the chosen rule."""
 
     def __init__(self, options: SigmaOptions, rho: Tensor) -> None:
         self.rule = options.selection
@@ -432,7 +451,7 @@ class _Selection:
         )
 
     def update(self, step: int, rho: Tensor, losses: Tensor) -> None:
-        self.current = rho
+        self.current = rho.clone()
         if self.rule == "average" and step >= self.first_averaged:
             self.total += rho
             self.n_averaged += 1

@@ -1,5 +1,6 @@
 """LayerSigmaAttribution: layer shapes, explained layers, Captum's LLM wrapper."""
 
+import pytest
 import torch
 from captum.attr import LayerIntegratedGradients, LLMGradientAttribution, TextTokenInput
 from captum.testing.helpers.basic_models import BasicEmbeddingModel
@@ -158,3 +159,20 @@ def test_llm_gradient_attribution_hosts_layer_sigma():
     assert ig.attribute(
         TextTokenInput("w3 w7 w11 w5", tokenizer), target="w9 w4"
     ).seq_attr.shape == (4,)
+
+
+def test_explained_layer_before_the_perturbed_layer_is_refused(tiny_bert, padded_ids):
+    """Nothing downstream of the perturbation: every score would silently be 0."""
+    ids, mask = padded_ids
+    sigma = LayerSigmaAttribution(
+        lambda i, m: tiny_bert(input_ids=i, attention_mask=m).logits,
+        tiny_bert.bert.encoder.layer[1],
+    )
+    with pytest.raises(ValueError, match="explained_layer runs before"):
+        sigma.attribute(
+            ids,
+            additional_forward_args=(mask,),
+            token_mask=mask,
+            n_steps=2,
+            explained_layer=tiny_bert.bert.encoder.layer[0],
+        )

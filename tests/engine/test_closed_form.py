@@ -106,7 +106,9 @@ def test_best_loss_selection_biases_important_words_upward():
     """method.md: the luckiest single loss inflates σ; averaging does not."""
     weights = torch.tensor([10.0, 20.0, 5.0, -20.0, -10.0])
     problem, closed_form = linear_problem(weights, length=8, dim=64, seed=3)
-    base = dict(n_steps=2000, lr=0.5, scale=1.0, init="random", optimizer="adam")
+    base = dict(
+        n_steps=2000, n_samples=1, lr=0.5, scale=1.0, init="random", optimizer="adam"
+    )
     best = solve_sigma(problem, SigmaOptions(selection="best_loss", **base)).sigma
     averaged = solve_sigma(problem, SigmaOptions(selection="average", **base)).sigma
     best_error = (best / closed_form - 1).mean()
@@ -121,7 +123,12 @@ def test_warm_start_alone_is_exact_for_a_linear_model(rounds):
     weights = torch.tensor([10.0, 20.0, 5.0, -20.0, -10.0])
     problem, closed_form = linear_problem(weights, length=2, dim=64)
     options = SigmaOptions(
-        scale=1.0, n_steps=1, lr=1e-9, warm_start_rounds=rounds, warm_start_probes=4
+        scale=1.0,
+        n_steps=1,
+        n_samples=1,
+        lr=1e-9,
+        warm_start_rounds=rounds,
+        warm_start_probes=4,
     )
     sigma = solve_sigma(problem, options).sigma
     assert torch.allclose(sigma, closed_form.expand_as(sigma), rtol=1e-4)
