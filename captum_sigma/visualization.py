@@ -12,7 +12,9 @@ http://proceedings.mlr.press/v97/guan19a.html
 Captum's own ``visualize_text`` does not HTML-escape the words it shows (captum issue
 #1226), so a token such as ``<img src=x onerror=...>`` would be injected as markup;
 :func:`records_to_html` escapes every token, label and caption with
-:func:`html.escape`.
+:func:`html.escape`. :func:`token_marks` is the package's one renderer of tokens
+and scores as HTML (every page, including the evaluation's comparison page, uses
+it) and :func:`token_colour` its one colour scale.
 """
 
 import html
@@ -33,6 +35,7 @@ __all__ = [
     "plot_words_layers",
     "records_to_html",
     "token_colour",
+    "token_marks",
 ]
 
 #: Captum's record class (``captum.attr.visualization.VisualizationDataRecord``).
@@ -344,7 +347,9 @@ def _record_row(
     predicted = _escape(record.pred_class)
     if isinstance(prob, (int, float)) and math.isfinite(prob):
         predicted = f"{predicted} ({prob:.2f})"
-    words = _word_marks(record.raw_input_ids, record.word_attributions, notes)
+    words = token_marks(
+        record.raw_input_ids, record.word_attributions, token_notes=notes
+    )
     if caption is not None:
         words = f'<div class="caption">{_escape(caption)}</div>{words}'
     cells = [
@@ -357,23 +362,54 @@ def _record_row(
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
-def _word_marks(
+def token_marks(
     tokens: Sequence[str],
-    attributions: Union[Sequence[float], torch.Tensor],
-    notes: Optional[Sequence[str]],
+    scores: Union[Sequence[float], torch.Tensor, np.ndarray],
+    normalize: Union[bool, str] = False,
+    ranked: Optional[Sequence[bool]] = None,
+    token_notes: Optional[Sequence[str]] = None,
 ) -> str:
-    values = _as_list(attributions)
+    """Renders tokens as escaped ``<mark>`` elements coloured by their scores.
+
+    The package's one token renderer: every token and note is escaped with
+    :func:`html.escape` and coloured with :func:`token_colour`.
+
+    Args:
+        tokens: The tokens shown.
+        scores: At least one score per token (values past ``len(tokens)``, e.g.
+            padding, are ignored).
+        normalize: False: the scores are already in ``[-1, 1]``; True, ``"max"``
+            or ``"minmax"``: scaled with :func:`normalize_scores` over the ranked
+            tokens.
+        ranked: Which tokens are ranked (default: all); the others (e.g.
+            ``[CLS]``) are marked ``class="special"``, without colour or note.
+        token_notes: Optional tooltip per token (e.g. its score).
+
+    Returns:
+        The marks, joined by spaces.
+    """
+    values = _as_list(scores)
     if len(values) < len(tokens):
+        raise ValueError(f"scores: {len(tokens)} tokens but only {len(values)} scores")
+    if token_notes is not None and len(token_notes) != len(tokens):
         raise ValueError(
-            f"record: {len(tokens)} tokens but only {len(values)} word attributions"
+            f"token_notes: got {len(token_notes)} notes for {len(tokens)} tokens"
         )
-    if notes is not None and len(notes) != len(tokens):
-        raise ValueError(
-            f"token_notes: got {len(notes)} notes for a record of {len(tokens)} tokens"
-        )
+    shown = [True] * len(tokens) if ranked is None else [bool(r) for r in ranked]
+    if len(shown) < len(tokens):
+        raise ValueError(f"ranked: {len(tokens)} tokens but only {len(shown)} flags")
+    shown = shown[: len(tokens)]
+    values = values[: len(tokens)]
+    if normalize is not False:
+        method = "max" if normalize is True else normalize
+        scaled = iter(normalize_scores([v for v, r in zip(values, shown) if r], method))
+        values = [next(scaled) if r else 0.0 for r in shown]
     marks = []
     for index, token in enumerate(tokens):
-        note = "" if notes is None else f' title="{_escape(notes[index])}"'
+        if not shown[index]:
+            marks.append(f'<mark class="special">{_escape(token)}</mark>')
+            continue
+        note = "" if token_notes is None else f' title="{_escape(token_notes[index])}"'
         marks.append(
             f'<mark style="background-color: {token_colour(values[index])}"{note}>'
             f"{_escape(token)}</mark>"

@@ -17,7 +17,8 @@ ground truth (Bastings et al. 2022) lives in
 :mod:`~captum_sigma.evaluation.report`, :mod:`~captum_sigma.evaluation.plots`
 and :mod:`~captum_sigma.evaluation.html_view` (ranks and agreement they share in
 :mod:`~captum_sigma.evaluation.analysis`); the cached stages of the report script in
-:mod:`~captum_sigma.evaluation.stages`; the ``captum-sigma compare`` subcommand in
+:mod:`~captum_sigma.evaluation.stages` and its report (prose, tables, figures) in
+:mod:`~captum_sigma.evaluation.report_text`; the ``captum-sigma compare`` subcommand in
 :mod:`~captum_sigma.evaluation.command`.
 """
 

@@ -1,15 +1,17 @@
 r"""A self-contained HTML page showing a few sentences under every method.
 
-Every token, text, label and method name is HTML-escaped (``html.escape`` with
-``quote=True``): Captum's ``visualize_text`` does not escape words (captum issue
-#1226), so a token such as ``<img src=x onerror=...>`` would become markup.
-Signed scores are normalised per sentence and method by the largest ``|score|``
-over the eligible tokens (positive green, negative red, the colour scale of
-:func:`captum_sigma.visualization.token_colour`, as every other page of the
-package); unsigned scores (Sigma,
-Saliency, Random, ``|name|`` rows) are min-max normalised over the eligible
-tokens, so that a nearly constant score vector still shows its ranking.
-[CLS]/[SEP] are grey and never coloured.
+This module lays out the page (a table per sentence, a row per method); the
+tokens of each row are rendered by :func:`captum_sigma.visualization.token_marks`,
+the package's one token renderer, so that every token is HTML-escaped and coloured
+on the package's one scale (:func:`captum_sigma.visualization.token_colour`,
+positive green, negative red). Texts, labels and method names are escaped too
+(``html.escape`` with ``quote=True``): Captum's ``visualize_text`` does not escape
+words (captum issue #1226), so a token such as ``<img src=x onerror=...>`` would
+become markup. Signed scores are normalised per sentence and method by the largest
+``|score|`` over the eligible tokens; unsigned scores (Sigma, Saliency, Random,
+``|name|`` rows) are min-max normalised over the eligible tokens
+(:func:`captum_sigma.visualization.normalize_scores`), so that a nearly constant
+score vector still shows its ranking. [CLS]/[SEP] are grey and never coloured.
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-import numpy as np
-
 from captum_sigma.evaluation.compare import ComparisonResult
-from captum_sigma.visualization import token_colour
+from captum_sigma.visualization import token_marks
 
-__all__ = ["comparison_html", "token_spans"]
+__all__ = ["comparison_html"]
 
 _STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; }
@@ -30,48 +30,11 @@ table { border-collapse: collapse; margin-bottom: 1.8em; }
 td, th { padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left;
          vertical-align: top; font-size: 13px; }
 th { background: #f4f4f4; }
-.tok { display: inline-block; padding: 1px 3px; margin: 1px; border-radius: 3px; }
-.special { color: #999; }
+mark { display: inline-block; padding: 1px 3px; margin: 1px; border-radius: 3px;
+       color: black; }
+mark.special { color: #999; background: none; }
 .meta { color: #555; font-size: 12px; }
 """
-
-
-def token_spans(
-    tokens: Sequence[str],
-    scores: np.ndarray,
-    eligible: np.ndarray,
-    signed: bool = True,
-) -> str:
-    r"""HTML spans of one sentence's tokens coloured by their scores.
-
-    Args:
-        tokens (sequence of str): Tokens of the sentence (attended positions).
-        scores (ndarray): Scores of those positions.
-        eligible (ndarray): Bool, which positions are ranked.
-        signed (bool, optional): Normalise by the largest ``|score|`` (True) or
-                min-max (False). Default: True.
-
-    Returns:
-        html (str): Escaped spans, each with its score as a tooltip.
-    """
-    scores = np.asarray(scores, dtype=np.float64)[: len(tokens)]
-    eligible = np.asarray(eligible, dtype=bool)[: len(tokens)]
-    finite = scores[eligible & np.isfinite(scores)]
-    low = 0.0 if signed or not finite.size else float(finite.min())
-    scale = float(np.abs(finite - low).max()) if finite.size else 0.0
-    spans = []
-    for token, score, ranked in zip(tokens, scores, eligible):
-        text = html.escape(str(token), quote=True)
-        if not ranked:
-            spans.append(f'<span class="tok special">{text}</span>')
-            continue
-        value = (score - low) / scale if scale > 0 else 0.0
-        colour = token_colour(value)
-        spans.append(
-            f'<span class="tok" style="background:{colour}" '
-            f'title="{html.escape(f"{score:.4g}", quote=True)}">{text}</span>'
-        )
-    return " ".join(spans)
 
 
 def comparison_html(
@@ -132,9 +95,17 @@ def _sentence_table(
         f"<div class='meta'>{html.escape(meta)}</div></th></tr>",
     ]
     tokens = result.tokens[index]
+    eligible = result.eligible[index]
     for row in rows:
-        spans = token_spans(tokens, result.scores[row][index], result.eligible[index])
-        lines.append(f"<tr><td>{html.escape(row)}</td><td>{spans}</td></tr>")
+        scores = result.scores[row][index][: len(tokens)]
+        marks = token_marks(
+            tokens,
+            scores,
+            normalize="max" if result.signed.get(row, False) else "minmax",
+            ranked=eligible,
+            token_notes=[f"{score:.4g}" for score in scores],
+        )
+        lines.append(f"<tr><td>{html.escape(row)}</td><td>{marks}</td></tr>")
     lines.append("</table>")
     return "\n".join(lines)
 

@@ -86,3 +86,26 @@ def test_format_token_table():
     assert "tab\\t" in lines[2] and lines[2].endswith("#" * 20)
     with pytest.raises(ValueError, match="one value per token"):
         vis.format_token_table(["a"], [1.0], [0.1, 0.2])
+
+
+def test_token_marks_is_the_one_token_renderer():
+    marks = vis.token_marks(
+        ["[CLS]", "<img src=x>", "b", "[SEP]", "[PAD]"],
+        [9.0, -2.0, 1.0, 9.0, 0.0, 0.0],
+        normalize="max",
+        ranked=[False, True, True, False, False],
+        token_notes=["x", '"><script>', "1", "x", "x"],
+    )
+    assert "<img" not in marks and "&lt;img src=x&gt;" in marks
+    assert marks.count('<mark class="special">') == 3  # no colour, no note
+    # normalised over the ranked tokens only: -2 / 2 and 1 / 2
+    assert 'hsl(0, 75%, 60%)" title="&quot;&gt;&lt;script&gt;"' in marks
+    assert 'hsl(120, 75%, 75%)" title="1"' in marks
+    plain = vis.token_marks(["a", "b"], [0.5, 7.0])  # already in [-1, 1]: clipped
+    assert "hsl(120, 75%, 75%)" in plain and "hsl(120, 75%, 50%)" in plain
+    with pytest.raises(ValueError, match="scores"):
+        vis.token_marks(["a", "b"], [1.0])
+    with pytest.raises(ValueError, match="token_notes"):
+        vis.token_marks(["a"], [1.0], token_notes=["x", "y"])
+    with pytest.raises(ValueError, match="ranked"):
+        vis.token_marks(["a", "b"], [1.0, 2.0], ranked=[True])

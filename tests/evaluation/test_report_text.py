@@ -1,0 +1,195 @@
+"""The full comparison report's writer on small synthetic results (no model)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from captum_sigma.evaluation import METRICS, ComparisonResult
+from captum_sigma.evaluation.html_view import comparison_html
+from captum_sigma.evaluation.methods import SIGMA_PROBABILITY_ROW
+from captum_sigma.evaluation.planted import PlantedTokenResult
+from captum_sigma.evaluation.ranking import SeedStability
+from captum_sigma.evaluation.report_text import (
+    compose_markdown,
+    planted_section,
+    write_report,
+)
+from captum_sigma.evaluation.stages import Stages
+
+OPERATORS = ("delete", "mask")
+TOKENS = ["[CLS]", "a", "<b>", "c", "[SEP]"]
+MAIN = ["Sigma", SIGMA_PROBABILITY_ROW, "IntegratedGradients", "Saliency"]
+SAMPLING = ["Lime", "KernelShap"]
+SIGNED = {"IntegratedGradients", "Lime", "KernelShap"}
+
+
+def synthetic(
+    methods: Sequence[str], n: int = 6, seed: int = 0, stochastic: Sequence[str] = ()
+) -> ComparisonResult:
+    """A comparison of ``methods`` on ``n`` sentences with random numbers."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for method in methods:
+        rows += [method, f"|{method}|"] if method in SIGNED else [method]
+    eligible = np.ones((n, len(TOKENS)), dtype=bool)
+    eligible[:, [0, -1]] = False
+    curve = np.linspace(1.0, 0.0, 4)
+    return ComparisonResult(
+        texts=[f"sentence {i}" for i in range(n)],
+        tokens=[list(TOKENS) for _ in range(n)],
+        input_ids=np.ones((n, len(TOKENS)), dtype=np.int64),
+        attention_mask=np.ones((n, len(TOKENS)), dtype=np.int64),
+        eligible=eligible,
+        target=np.ones(n, dtype=np.int64),
+        target_proba=rng.uniform(0.5, 1.0, n),
+        labels=np.ones(n, dtype=np.int64),
+        methods=list(methods),
+        rows=rows,
+        signed={m: m in SIGNED for m in methods},
+        stochastic={m: m in stochastic for m in methods},
+        scores={row: rng.normal(size=(n, len(TOKENS))) for row in rows},
+        metrics={
+            op: {row: {m: rng.random(n) for m in METRICS} for row in rows}
+            for op in OPERATORS
+        },
+        curves={
+            op: {row: ([curve] * n, [curve[::-1]] * n) for row in rows}
+            for op in OPERATORS
+        },
+        seconds={m: rng.uniform(0.1, 1.0, 3) for m in methods},
+        passes={m: (10.0, 10.0) for m in methods},
+        stability={m: SeedStability(rng.random(n), rng.random(n)) for m in stochastic},
+        stability_indices=np.arange(n if stochastic else 0),
+        convergence_delta={},
+        settings={
+            "curve_n": n,
+            "n_sentences": n,
+            "stability_n": n,
+            "metrics_seconds": 2.0,
+            "methods": {m: {"n_steps": 46, "lr": 0.5} for m in methods},
+        },
+    )
+
+
+def planted_results(n: int = 8) -> dict[str, PlantedTokenResult]:
+    rows = MAIN + SAMPLING
+    comparison = synthetic(rows, n=n, seed=3)
+    rng = np.random.default_rng(4)
+    shortcut = {
+        "evaluated": n,
+        "planted": n + 2,
+        "clean_accuracy": 0.8,
+        "other_class_as_label_clean": 0.1,
+        "other_class_as_label_planted": 0.9,
+    }
+    return {
+        output: PlantedTokenResult(
+            token="zeppelin",
+            token_id=1,
+            ranks={row: rng.integers(1, 4, n).astype(np.float64) for row in rows},
+            n_eligible=np.full(n, 3),
+            comparison=comparison,
+            shortcut=dict(shortcut),
+        )
+        for output in ("proba", "logit")
+    }
+
+
+@pytest.fixture
+def tables():
+    main = synthetic(MAIN, n=6, seed=0, stochastic=["Sigma"])
+    sampling = synthetic(SAMPLING, n=4, seed=1, stochastic=SAMPLING)
+    logit = synthetic(["IntegratedGradients (logit)"], n=4, seed=5)
+    faithful = synthetic(["Sigma (faithful)"], n=2, seed=2)
+    table_b = synthetic(MAIN + SAMPLING, n=4, seed=6, stochastic=["Sigma", *SAMPLING])
+    table_c = synthetic(MAIN + SAMPLING + ["Sigma (faithful)"], n=2, seed=7)
+    raw = {"main": main, "sampling": sampling, "logit": logit, "faithful": faithful}
+    return raw, table_b, table_c, planted_results()
+
+
+def test_compose_markdown_is_generated_from_the_numbers(tables) -> None:
+    raw, table_b, table_c, planted = tables
+    lines, records = planted_section(planted, seed=0)
+    assert {r["table"] for r in records} == {"planted"}
+    assert len(records) == 2 * 2 * len(planted["proba"].ranks)
+    seconds = dict.fromkeys(("sigma", "main", "sampling", "logit", "faithful"), 60.0)
+    settings = dict(
+        stage_seconds=seconds | {"planted": 120.0},
+        lines_model=["- model: synthetic"],
+        total=600.0,
+        seed=0,
+        batch_size=16,
+        arguments="--n 6",
+    )
+    text = compose_markdown(raw, table_b, table_c, planted, lines, **settings)
+    assert text == compose_markdown(raw, table_b, table_c, planted, lines, **settings)
+    assert text.startswith("# Sigma against Captum's attribution methods\n")
+    for heading in (
+        "## Summary (generated from the tables below)",
+        "### Budget",
+        "## Main table: 6 sentences",
+        "## With Lime and KernelShap: first 4 sentences",
+        "## Sigma's faithful setting: first 2 sentences",
+        "## Planted-token ground truth (Bastings et al. 2022)",
+    ):
+        assert f"\n{heading}\n" in text
+    assert "(arguments that change results: `--n 6`;" in text
+    assert "- model: synthetic" in text
+    assert "wall time of this run: 10.0 min (sigma 1.0 min" in text
+    assert "batches of 16 length-sorted sentences" in text
+    assert "**Where Sigma loses.**" in text and "**Where Sigma wins.**" in text
+    for row in raw["main"].rows:
+        assert f"| {row.replace('|', chr(92) + '|')} |" in text
+
+
+def test_write_report_writes_every_file(tables, tmp_path) -> None:
+    raw, table_b, table_c, planted = tables
+    stages = Stages(tmp_path / "cache", "digest", fresh=False, only=None)
+    for name in ("sigma", "main", "sampling", "logit", "faithful", "planted"):
+        stages.run(name, {}, lambda: None)
+    path = write_report(
+        tmp_path / "out",
+        raw,
+        table_b,
+        table_c,
+        planted,
+        stages=stages,
+        lines_model=["- model: synthetic"],
+        start=time.perf_counter(),
+        seed=0,
+        batch_size=16,
+        arguments="defaults",
+    )
+    assert path == tmp_path / "out" / "comparison.md"
+    out = path.parent
+    assert {p.name for p in out.iterdir()} == {
+        "comparison.md",
+        "comparison.csv",
+        "comparison.html",
+        "comparison_figures",
+    }
+    assert len(list((out / "comparison_figures").glob("*.png"))) == 5
+    csv_lines = (out / "comparison.csv").read_text().splitlines()
+    assert any(line.startswith("planted,") for line in csv_lines)
+    page = (out / "comparison.html").read_text()
+    assert "<b>" not in page and "&lt;b&gt;" in page
+
+
+def test_the_page_colours_signed_rows_by_max_and_unsigned_ones_min_max() -> None:
+    result = synthetic(["Saliency", "IntegratedGradients"], n=1)
+    result.scores["Saliency"][0] = [0.0, 2.0, 3.0, 4.0, 0.0]
+    result.scores["IntegratedGradients"][0] = [0.0, -2.0, 1.0, 4.0, 0.0]
+    page = comparison_html(result, [0], rows=["Saliency", "IntegratedGradients"])
+    saliency, gradients = page.split("<tr><td>")[1:3]
+    # unsigned: min-max over the eligible tokens, the lowest one white
+    assert 'background-color: hsl(120, 75%, 100%)" title="2"' in saliency
+    assert 'background-color: hsl(120, 75%, 50%)" title="4"' in saliency
+    # signed: divided by the largest |score|, negative red
+    assert 'background-color: hsl(0, 75%, 80%)" title="-2"' in gradients
+    assert 'background-color: hsl(120, 75%, 88%)" title="1"' in gradients
+    # [CLS] / [SEP]: grey, never coloured, no score
+    assert saliency.count('<mark class="special">') == 2
