@@ -2,8 +2,9 @@
 
 import pytest
 import torch
+from linear_toy import linear_problem
 
-from captum_sigma.engine import SigmaOptions, SigmaProblem, solve_sigma
+from captum_sigma.engine import SigmaOptions, solve_sigma
 
 # method.md: three printed runs of the reference tutorial (scale 1, rate 0.1, lr 0.5)
 REFERENCE_RUNS = torch.tensor(
@@ -13,23 +14,6 @@ REFERENCE_RUNS = torch.tensor(
         [0.00316, 0.00159, 0.00630, 0.00159, 0.00308],
     ]
 )
-
-
-def linear_problem(weights, length, dim, seed=0, n_data=100):
-    """Φ(x) = Σ_i w_i x_i with x = randn / 100 and r from 100 such random x."""
-    generator = torch.Generator().manual_seed(seed)
-    n_words = weights.numel()
-    x = torch.randn(length, n_words, dim, generator=generator) / 100
-    data = torch.randn(n_data, n_words, dim, generator=generator) / 100
-    r = torch.einsum("i,bid->bd", weights, data).std(0, unbiased=False)
-
-    def hidden_fn(inputs, n_repeats):
-        return torch.einsum("i,bid->bd", weights, inputs[0])
-
-    groups = torch.arange(n_words).reshape(1, n_words, 1).expand(length, n_words, dim)
-    problem = SigmaProblem((x,), (groups.clone(),), n_words, hidden_fn, r)
-    closed_form = (0.1 / (2 * n_words * (r**-2).mean())).sqrt() / weights.abs()
-    return problem, closed_form
 
 
 @pytest.mark.parametrize(

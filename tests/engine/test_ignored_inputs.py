@@ -8,9 +8,11 @@ now divides by the entropy term's own curvature there, and the warm start puts a
 group with exactly zero sensitivity next to the cap.
 """
 
+import math
+
 import pytest
 import torch
-from test_closed_form import linear_problem
+from linear_toy import linear_problem
 
 from captum_sigma.engine import SigmaOptions, SigmaProblem, solve_sigma
 
@@ -60,3 +62,20 @@ def test_the_reference_parametrisation_is_unchanged():
     )
     sigma = solve_sigma(problem, options).sigma
     assert (sigma < options.scale).all()
+
+
+def test_a_nearly_ignored_token_keeps_moving_towards_the_cap():
+    """Curvature ``rate/n · p (1 − p)`` near the cap: each step moves ρ by ``lr_t / p``.
+
+    A token of weight 1e-3 (closed-form σ far above the cap) starts at the warm
+    start's clip, ``1 − p = 0.05``; the steps then shrink ``1 − p`` by at least
+    ``exp(−Σ_t lr_t)``, so its score ``−log p ≈ 1 − p`` ends below that bound (the
+    floored curvature stalled at 0.038 nats per element).
+    """
+    weights = torch.tensor([10.0, 20.0, 5.0, -20.0, -10.0, 1e-3])
+    problem, _ = linear_problem(weights, length=1, dim=64)
+    options = SigmaOptions(scale=0.2)
+    steps = sum(options.lr / (1 + options.lr * t) for t in range(options.n_steps))
+    bound = (1 - 0.95) * math.exp(-steps)
+    score = solve_sigma(problem, options).scores(options.scale)[0, 5]
+    assert 0 < score <= 1.1 * bound, (float(score), bound)

@@ -15,8 +15,11 @@ steps. The invariance tests (test_explainer.py) allow this bound times the
 rounding that padding actually causes on the machine running them.
 """
 
+import dataclasses
+
 import pytest
 import torch
+from linear_toy import linear_problem
 from rounding import (
     AMPLIFICATION_BOUND,
     INJECTED,
@@ -25,7 +28,7 @@ from rounding import (
 )
 from text_models import make_tokenizer
 
-from captum_sigma.engine import SigmaOptions, SigmaProblem, solve_sigma
+from captum_sigma.engine import SigmaOptions, solve_sigma
 from captum_sigma.text import TextExplainer
 
 DATA = ["good film", "bad plot .", "the movie is great", "awful , not good !"]
@@ -69,25 +72,19 @@ def test_default_model_amplification_is_bounded():
 def test_linear_model_amplification_is_bounded():
     """method.md's toy: ``|s| / r`` is of order 1, so rounding is hardly amplified."""
     weights = torch.tensor([10.0, 20.0, 5.0, -20.0, -10.0])
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 5, 64, generator=generator) / 100
-    data = torch.randn(100, 5, 64, generator=generator) / 100
-    r = torch.einsum("i,bid->bd", weights, data).std(0, unbiased=False)
-    groups = torch.arange(5).reshape(1, 5, 1).expand(2, 5, 64).clone()
+    problem, _ = linear_problem(weights, length=2, dim=64)
     noise = torch.Generator().manual_seed(1)
 
-    def solve(perturb: bool) -> torch.Tensor:
-        def hidden_fn(inputs, n_repeats):
-            output = torch.einsum("i,bid->bd", weights, inputs[0])
-            if perturb:
-                eta = torch.randn(output.shape, generator=noise)
-                output = output * (1 + INJECTED * eta)
-            return output
+    def perturbed_hidden(inputs, n_repeats):
+        output = problem.hidden_fn(inputs, n_repeats)
+        eta = torch.randn(output.shape, generator=noise)
+        return output * (1 + INJECTED * eta)
 
-        problem = SigmaProblem((x,), (groups,), 5, hidden_fn, r)
-        return solve_sigma(problem, SigmaOptions(scale=1.0)).sigma
-
-    base, perturbed = solve(False), solve(True)
+    options = SigmaOptions(scale=1.0)
+    base = solve_sigma(problem, options).sigma
+    perturbed = solve_sigma(
+        dataclasses.replace(problem, hidden_fn=perturbed_hidden), options
+    ).sigma
     factor = float(((perturbed - base).abs() / base).max()) / INJECTED
-    # issue #11 measured a factor of ~40 for the earlier sigmoid-parametrised steps
+    # issue #11 measured a factor of ~40 for the earlier Newton steps
     assert factor <= 20, factor
