@@ -6,9 +6,9 @@ This script measures the resulting relative change of σ on the default model
 (TextExplainer.default(), predicted-class logit / r) on held-out sentences: batch 64
 vs each text alone (batch 1), and 1 vs 2 torch threads at batch 64.
 
-    python benchmarks/bench_rounding.py --n 16
+    python benchmarks/bench_rounding.py --n 16 [--device cuda]
 
-Prints a table and writes benchmarks/results/bench_rounding_cpu.json.
+Prints a table and writes benchmarks/results/bench_rounding_<device>.json.
 """
 
 import argparse
@@ -40,9 +40,10 @@ def max_relative(a, b) -> float:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     texts = [text for text, _ in rotten_tomatoes_split("test")[: args.n]]
-    explainer = TextExplainer.default()
+    explainer = TextExplainer.default(device=args.device)
     explainer.regularization()
     batched = sigmas(explainer, texts, 64, 1)
     alone = sigmas(explainer, texts, 1, 1)
@@ -58,8 +59,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         },
     ]
     print_table(rows, ["comparison", "max_rel_sigma_change"])
+    device = torch.device(args.device).type
     path = save_results(
-        "bench_rounding_cpu", {"machine": machine(), "sentences": args.n, "rows": rows}
+        f"bench_rounding_{device}",
+        {"machine": machine(), "sentences": args.n, "rows": rows},
     )
     print(f"saved {path}")
 

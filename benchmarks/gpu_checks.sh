@@ -25,10 +25,11 @@ python3 benchmarks/bench_speed.py --default-model --device cuda --batches 1 8 32
 # rerun (e.g. after a timeout) does not recompute them
 python3 benchmarks/bench_quality.py --targets logit layer3 pooled \
   --reference-cache "$dest/ref_cache" 2>&1 | tee "$dest/gpu_bench_quality.log" | tail -45
+python3 benchmarks/bench_rounding.py --device cuda --n 64 2>&1 | tee "$dest/gpu_bench_rounding.log" | tail -5
 python3 benchmarks/bench_dataset.py --device cuda --n 256 --batch-sizes 64 256 2>&1 \
   | tee "$dest/gpu_bench_dataset.log" | tail -8
 # issue 5's faithful rows on every sentence (longest part; run separately if short of time):
 #   python3 benchmarks/make_comparison_report.py --device cuda --faithful-n 304 --batch-size 64
 cp benchmarks/results/bench_dataset_cuda.json benchmarks/results/bench_speed_cuda.json \
-  benchmarks/results/bench_speed_default_model_cuda.json \
+  benchmarks/results/bench_speed_default_model_cuda.json benchmarks/results/bench_rounding_cuda.json \
   benchmarks/results/bench_quality_cuda.* "$dest"/ 2>/dev/null
