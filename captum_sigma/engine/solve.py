@@ -3,12 +3,11 @@
 Two optimisers, both on ``ρ`` with ``σ = scale · sigmoid(ρ)`` as in the reference:
 ``"newton"`` (the default: stochastic Newton steps with a per-group curvature in
 closed form, see :func:`_newton_step`) and ``"adam"`` (the reference's). Batching is
-exact for both: each update is
-element-wise and every example owns its parameters, so one step on the *sum*
-of the per-example losses follows each example's own trajectory. Each example keeps
-its own means, padding masks and selection state, and the noise is shared across the
-batch (:mod:`captum_sigma.engine.noise`), so an example's result does not depend on
-what else is in the batch.
+exact for both: each update is element-wise and every example owns its parameters,
+so one step on the *sum* of the per-example losses follows each example's own
+trajectory. Each example keeps its own means, padding masks and selection state, and
+the noise is shared across the batch (:mod:`captum_sigma.engine.noise`), so an
+example's result does not depend on what else is in the batch.
 
 This module is plain torch and knows nothing of Captum.
 """
@@ -202,8 +201,9 @@ def solve_sigma(
     weights, counts = problem.element_weights(clean)
     rho = _initial_rho(problem, options, clean, weights, counts, present)
     rho.requires_grad_(True)
-    newton = options.optimizer == "newton"
-    adam = None if newton else torch.optim.Adam([rho], lr=options.lr)
+    adam = (
+        torch.optim.Adam([rho], lr=options.lr) if options.optimizer == "adam" else None
+    )
     n_present = present.sum(1, keepdim=True).clamp_min(1)
     tracker = _Selection(options, rho.detach())
     history: List[Tensor] = []  # kept on the device: no host sync per step
@@ -451,7 +451,7 @@ class _Selection:
         )
 
     def update(self, step: int, rho: Tensor, losses: Tensor) -> None:
-        self.current = rho.clone()
+        self.current = rho  # the live iterate: "final" returns its last value
         if self.rule == "average" and step >= self.first_averaged:
             self.total += rho
             self.n_averaged += 1
