@@ -13,8 +13,10 @@ The comparison runner (:func:`compare`, registry in
 same sentences and targets and scores them with these metrics (its row "Sigma"
 is :class:`~captum_sigma.text.TextExplainer`'s own result); the planted-token
 ground truth (Bastings et al. 2022) lives in
-:mod:`~captum_sigma.evaluation.planted`; tables, plots and HTML in
-:mod:`~captum_sigma.evaluation.report`, :mod:`~captum_sigma.evaluation.plots`
+:mod:`~captum_sigma.evaluation.planted` and the model randomisation check
+(Adebayo et al. 2018) in :mod:`~captum_sigma.evaluation.sanity`; tables, plots
+and HTML in :mod:`~captum_sigma.evaluation.report`,
+:mod:`~captum_sigma.evaluation.plots`
 and :mod:`~captum_sigma.evaluation.html_view` (ranks and agreement they share in
 :mod:`~captum_sigma.evaluation.analysis`); the cached stages of the report script in
 :mod:`~captum_sigma.evaluation.stages` and its report (prose, tables, figures) in
@@ -80,6 +82,12 @@ from captum_sigma.evaluation.removal import (
     remove_tokens,
     special_token_ids_of,
 )
+from captum_sigma.evaluation.sanity import (
+    SanityResult,
+    model_randomization_check,
+    randomize_top_layers,
+    run_model_randomization,
+)
 from captum_sigma.evaluation.stats import (
     Interval,
     bootstrap_interval,
@@ -101,6 +109,7 @@ __all__ = [
     "Interval",
     "MethodSpec",
     "PlantedTokenResult",
+    "SanityResult",
     "SeedStability",
     "TokenBatch",
     "as_method_spec",
@@ -124,12 +133,15 @@ __all__ = [
     "lerf_minus_morf",
     "linear_surrogate",
     "mask_tokens",
+    "model_randomization_check",
     "paired_bootstrap_interval",
     "planted_dataset",
     "planted_token_ranks",
+    "randomize_top_layers",
     "rank_correlation",
     "remove_tokens",
     "resample_curves",
+    "run_model_randomization",
     "seed_stability",
     "special_token_ids_of",
     "sufficiency",
