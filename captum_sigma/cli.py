@@ -12,8 +12,10 @@ Usage::
 HTML page and a PNG per text plus one JSON file of all scores; ``layers`` draws the
 words × layers heatmap of each text (PNG) and writes its matrix as JSON;
 ``explain-dataset`` runs a locked, resumable corpus job; ``compare`` compares
-attribution methods. With no ``--model`` the packaged default sentiment model is
-used, offline; a ``--model`` is always a local folder, never a Hub id.
+attribution methods (removal metrics of three families: the signed drop of p_c, the
+distribution change and the representation change). With no ``--model`` the
+packaged default sentiment model is used, offline; a ``--model`` is always a local
+folder, never a Hub id.
 
 Sigma attribution: Guan et al., ICML 2019,
 http://proceedings.mlr.press/v97/guan19a.html
@@ -250,7 +252,8 @@ def add_explain_dataset(subparsers: Any) -> None:
 
 
 def add_compare(subparsers: Any) -> None:
-    """``compare``: Sigma against Captum's methods with faithfulness metrics."""
+    """``compare``: Sigma against Captum's methods with faithfulness metrics
+    (signed, distribution-change and representation-change families)."""
     from captum_sigma.evaluation.command import register_compare
 
     register_compare(subparsers)

@@ -348,3 +348,11 @@ def test_exit_codes_are_documented_in_every_help(capsys):
         page = capsys.readouterr().out
         assert "exit codes:" in page and "143" in page and "130" in page
         assert "3  explain-dataset complete, with rows in errors.jsonl" in page
+
+
+def test_compare_help_names_the_three_metric_families(capsys):
+    assert main(["compare", "--help"]) == 0
+    page = " ".join(capsys.readouterr().out.split())
+    for family in ("signed", "distribution change", "representation change"):
+        assert family in page
+    assert "home ground for Sigma" in page

@@ -3,6 +3,9 @@ r"""Metrics that compare attribution methods on token inputs.
 Definitions follow ``docs/evaluation.md``: removal-based faithfulness
 (comprehensiveness, sufficiency, deletion / insertion curves, LeRF - MoRF,
 leave-one-out Kendall tau) with two removal operators (deletion and [MASK]),
+its unsigned counterparts in :mod:`~captum_sigma.evaluation.dependence`
+(distribution change, and representation change: Sigma's own objective,
+home ground for Sigma),
 agreement between attributions (seed stability) and token-aware wrappers of
 ``captum.metrics.infidelity`` and ``sensitivity_max``. Every metric is
 method-agnostic: it takes per-token scores and a
@@ -31,10 +34,19 @@ from captum_sigma.evaluation.captum_metrics import (
 from captum_sigma.evaluation.compare import (
     DEFAULT_SIGMA_SETTINGS,
     FAITHFUL_SIGMA_SETTINGS,
+    METRIC_FAMILIES,
+    METRIC_FAMILY_LABELS,
     METRICS,
     STABILITY_METRICS,
     ComparisonResult,
     compare,
+    score_comparison,
+)
+from captum_sigma.evaluation.dependence import (
+    DependenceResult,
+    dependence_metrics,
+    distribution_change,
+    representation_change,
 )
 from captum_sigma.evaluation.faithfulness import (
     ERASER_BINS,
@@ -101,9 +113,12 @@ __all__ = [
     "ERASER_BINS",
     "FAITHFUL_SIGMA_SETTINGS",
     "METRICS",
+    "METRIC_FAMILIES",
+    "METRIC_FAMILY_LABELS",
     "PLANTED_WORD",
     "STABILITY_METRICS",
     "ComparisonResult",
+    "DependenceResult",
     "FaithfulnessResult",
     "ForwardCounter",
     "Interval",
@@ -122,6 +137,8 @@ __all__ = [
     "delete_tokens",
     "deletion_auc",
     "deletion_curve",
+    "dependence_metrics",
+    "distribution_change",
     "eligible_token_mask",
     "embedding_infidelity",
     "encode_texts",
@@ -140,8 +157,10 @@ __all__ = [
     "randomize_top_layers",
     "rank_correlation",
     "remove_tokens",
+    "representation_change",
     "resample_curves",
     "run_model_randomization",
+    "score_comparison",
     "seed_stability",
     "special_token_ids_of",
     "sufficiency",

@@ -11,7 +11,11 @@ Its checks, model loading and text reading are the CLI's own
 (:mod:`captum_sigma.cli_checks`).
 
 It writes ``comparison.md``, ``comparison.csv``, ``comparison.html`` and
-``figures/*.png`` into ``--out``.
+``figures/*.png`` into ``--out`` (every metric of the three families of
+:data:`~captum_sigma.evaluation.METRIC_FAMILIES`: the signed drop of p_c, the
+distribution change and the representation change, home ground for Sigma),
+then prints the paths and, per operator and family, the best row of every
+metric and the rows significantly better or worse than Sigma.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["register_compare", "run_compare"]
+__all__ = ["register_compare", "run_compare", "summary_lines"]
 
 
 def register_compare(subparsers: Any) -> argparse.ArgumentParser:
@@ -47,7 +51,11 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Run Sigma and Captum's methods on the sentences of a file (target: "
             "the predicted class) and write markdown/CSV tables, PNG plots and an "
-            "HTML page. Every flag and file is checked before the model loads."
+            "HTML page. Removal metrics of three families: signed (drop of the "
+            "predicted class's probability), distribution change (total "
+            "variation) and representation change ((change of the logit / r)^2, "
+            "Sigma's own objective: home ground for Sigma). Every flag and file is "
+            "checked before the model loads."
         ),
         epilog=exit_codes_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -134,7 +142,59 @@ def run_compare(args: argparse.Namespace) -> int:
     paths = write_comparison(result, args.out)
     for name, path in paths.items():
         print(f"{name}: {path}")
+    for line in summary_lines(result):
+        print(line)
     return 0
+
+
+def summary_lines(result: Any, row: str = "Sigma", seed: int = 0) -> list[str]:
+    r"""What ``compare`` prints after its paths: the best rows, per family.
+
+    Args:
+        result (ComparisonResult): A scored comparison.
+        row (str, optional): The row the significance counts describe (when
+                present). Default: "Sigma".
+        seed (int, optional): Bootstrap seed. Default: 0.
+
+    Returns:
+        lines (list[str]): Per operator and metric family, ``label: best row
+        (mean)`` of every metric; then, per family, the rows significantly
+        better and worse than ``row``.
+    """
+    import numpy as np
+
+    from captum_sigma.evaluation.compare import (
+        METRIC_FAMILIES,
+        METRIC_FAMILY_LABELS,
+        METRICS,
+    )
+    from captum_sigma.evaluation.report import family_metrics, family_summary_lines
+
+    lines = []
+    for operator in result.operators:
+        for family in METRIC_FAMILIES:
+            best = []
+            for metric in family_metrics(result, family):
+                label, higher = METRICS[metric]
+                means = {
+                    r: float(np.nanmean(values[metric]))
+                    for r, values in result.metrics[operator].items()
+                    if np.isfinite(values[metric]).any()
+                }
+                if means:
+                    top = (max if higher else min)(means, key=means.get)
+                    best.append(f"{label} {top} ({means[top]:.3g})")
+            if best:
+                lines.append(
+                    f"best, {operator}, {METRIC_FAMILY_LABELS[family]}: "
+                    + "; ".join(best)
+                )
+    if row in result.rows and result.metrics:
+        lines += [
+            line.removeprefix("- ")
+            for line in family_summary_lines(result, row, seed=seed)
+        ]
+    return lines
 
 
 def _checked(args: argparse.Namespace) -> tuple[Any, ...]:

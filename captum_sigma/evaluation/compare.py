@@ -3,12 +3,17 @@ r"""Run several attribution methods on the same sentences and score them.
 :func:`compare` tokenises the sentences, takes the predicted class of every
 sentence as the target of every method, runs each method of the registry
 (:mod:`captum_sigma.evaluation.methods`) in the same length-sorted batches,
-times it and counts its forward and backward passes, then scores every method
-with every removal metric of :func:`~captum_sigma.evaluation.faithfulness_metrics`
-under each removal operator, and measures the seed stability of the stochastic
-methods. Signed methods are scored twice: as returned and ranked by ``|score|``
-(row ``"|name|"``). Tables, plots and the HTML page are written by
-:mod:`captum_sigma.evaluation.report`.
+times it and counts its forward and backward passes, measures the seed
+stability of the stochastic methods, then (:func:`score_comparison`, which
+also scores stored attributions) scores every method under each removal
+operator with every metric of three families (:data:`METRIC_FAMILIES`): the
+signed drop of p_c (:func:`~captum_sigma.evaluation.faithfulness_metrics`), the
+distribution change and the representation change
+(:func:`~captum_sigma.evaluation.dependence.dependence_metrics`; the latter is
+Sigma's own objective measured with deletion instead of noise, home ground for
+Sigma), all from one cache of the model's logits. Signed methods are scored
+twice: as returned and ranked by ``|score|`` (row ``"|name|"``). Tables, plots
+and the HTML page are written by :mod:`captum_sigma.evaluation.report`.
 
 Costs: per sentence, ``seconds`` is the wall time of a batch divided by its
 size (median over batches), ``forward``/``backward`` are the rows of every call
@@ -30,8 +35,12 @@ import torch
 from torch import Tensor, nn
 
 from captum_sigma.engine import REFERENCE_OPTIONS, SigmaOptions
-from captum_sigma.evaluation._cache import CachedPredictProba
+from captum_sigma.evaluation._cache import CachedForward
 from captum_sigma.evaluation._checks import OPERATORS, check_positive_int
+from captum_sigma.evaluation.dependence import (
+    DEPENDENCE_METRICS,
+    dependence_metrics,
+)
 from captum_sigma.evaluation.faithfulness import (
     ERASER_BINS,
     comprehensiveness,
@@ -39,7 +48,7 @@ from captum_sigma.evaluation.faithfulness import (
     leave_one_out_tau,
     sufficiency,
 )
-from captum_sigma.evaluation.forward import predict_in_batches
+from captum_sigma.evaluation.forward import predict_in_batches, target_tensor
 from captum_sigma.evaluation.methods import (
     MethodSpec,
     as_method_spec,
@@ -53,20 +62,27 @@ from captum_sigma.evaluation.tokens import (
     check_texts,
     tokenize_with_eligible,
 )
+from captum_sigma.text import TextExplainer, default_data_sample
 from captum_sigma.text.model import find_embeddings, model_device
 
 __all__ = [
     "DEFAULT_SIGMA_SETTINGS",
     "FAITHFUL_SIGMA_SETTINGS",
     "METRICS",
+    "METRIC_FAMILIES",
+    "METRIC_FAMILY_LABELS",
     "STABILITY_METRICS",
     "ComparisonResult",
     "compare",
+    "score_comparison",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Removal metrics: name -> (table label, higher is better).
+#: Removal metrics: name -> (table label, higher is better). Three families
+#: (:data:`METRIC_FAMILIES`): the signed drop of p_c, the distribution change
+#: (total variation) and the representation change ((Δz_c / r_c)², Sigma's own
+#: objective: home ground for Sigma).
 METRICS: dict[str, tuple[str, bool]] = {
     "comprehensiveness": ("Comprehensiveness ↑", True),
     "sufficiency": ("Sufficiency ↓", False),
@@ -74,6 +90,38 @@ METRICS: dict[str, tuple[str, bool]] = {
     "insertion_auc": ("Insertion AUC ↑", True),
     "lerf_minus_morf": ("LeRF − MoRF ↑", True),
     "loo_tau": ("LOO Kendall τ ↑", True),
+    "dist_comprehensiveness": ("Δ-distribution comprehensiveness ↑", True),
+    "dist_sufficiency": ("Δ-distribution sufficiency ↓", False),
+    "dist_deletion_auc": ("Δ-distribution deletion AUC ↑", True),
+    "dist_insertion_auc": ("Δ-distribution insertion AUC ↓", False),
+    "repr_comprehensiveness": ("Δ-representation comprehensiveness ↑", True),
+    "repr_sufficiency": ("Δ-representation sufficiency ↓", False),
+    "repr_deletion_auc": ("Δ-representation deletion AUC ↑", True),
+    "repr_insertion_auc": ("Δ-representation insertion AUC ↓", False),
+}
+#: The metrics of each family, in :data:`METRICS` order: ``"signed"`` (drop of
+#: p_c, :mod:`~captum_sigma.evaluation.faithfulness`), ``"distribution"``
+#: (total variation between the predictive distributions) and
+#: ``"representation"`` (((z_c(x') - z_c(x)) / r_c)², Sigma's own objective
+#: measured with deletion instead of noise: home ground for Sigma; both
+#: :mod:`~captum_sigma.evaluation.dependence`).
+METRIC_FAMILIES: dict[str, tuple[str, ...]] = {
+    "signed": (
+        "comprehensiveness",
+        "sufficiency",
+        "deletion_auc",
+        "insertion_auc",
+        "lerf_minus_morf",
+        "loo_tau",
+    ),
+    "distribution": DEPENDENCE_METRICS[:4],
+    "representation": DEPENDENCE_METRICS[4:],
+}
+#: How tables and summaries name each family.
+METRIC_FAMILY_LABELS: dict[str, str] = {
+    "signed": "signed (drop of p_c)",
+    "distribution": "distribution change",
+    "representation": "representation change (home ground for Sigma)",
 }
 #: Seed-stability metrics: name -> (table label, higher is better).
 STABILITY_METRICS: dict[str, tuple[str, bool]] = {
@@ -110,9 +158,11 @@ class ComparisonResult:
         stochastic (dict[str, bool]): Per method.
         scores (dict[str, ndarray]): Per row, (B, T) float64, 0 where not
                 eligible.
-        metrics (dict): ``metrics[operator][row][metric]`` -> (B,) values.
+        metrics (dict): ``metrics[operator][row][metric]`` -> (B,) values,
+                every metric of :data:`METRICS` (a result scored before a
+                family existed lacks its metrics: see :attr:`metric_names`).
         curves (dict): ``curves[operator][row]`` -> (deletion curves,
-                insertion curves), one array per sentence.
+                insertion curves) of p_c, one array per sentence.
         seconds (dict[str, ndarray]): Per method, seconds per sentence of each
                 batch.
         passes (dict[str, tuple[float, float]]): Per method, mean (forward,
@@ -123,6 +173,11 @@ class ComparisonResult:
         convergence_delta (dict[str, ndarray]): ``|delta|`` per sentence of the
                 methods that report one (IntegratedGradients).
         settings (dict): Every setting of the run, for the report.
+        dependence_curves (dict): ``dependence_curves[operator][row][name]``
+                -> one curve per sentence, for ``name`` in ``"dist_deletion"``,
+                ``"dist_insertion"``, ``"repr_deletion"`` and
+                ``"repr_insertion"`` (the change Δ or D at k = 0..n); see
+                :meth:`family_curves`.
     """
 
     texts: list[str]
@@ -146,11 +201,70 @@ class ComparisonResult:
     stability_indices: np.ndarray
     convergence_delta: dict[str, np.ndarray]
     settings: dict[str, Any] = field(default_factory=dict)
+    dependence_curves: dict[str, dict[str, dict[str, list]]] = field(
+        default_factory=dict
+    )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickles results pickled before a field existed (it gets its default)."""
+        self.__dict__.update({"dependence_curves": {}, **state})
 
     @property
     def operators(self) -> list[str]:
         """The removal operators that were scored."""
         return list(self.metrics)
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The metrics (keys of :data:`METRICS`) every operator and row holds.
+
+        Empty without metrics; a result scored before a family existed lacks
+        that family's metrics.
+        """
+        held = [
+            set(by_metric)
+            for by_row in self.metrics.values()
+            for by_metric in by_row.values()
+        ]
+        if not held:
+            return []
+        common = set.intersection(*held)
+        return [name for name in METRICS if name in common]
+
+    @property
+    def families(self) -> list[str]:
+        """The families of :data:`METRIC_FAMILIES` whose metrics were all scored."""
+        names = set(self.metric_names)
+        return [
+            family
+            for family, metrics in METRIC_FAMILIES.items()
+            if names.issuperset(metrics)
+        ]
+
+    def family_curves(
+        self, operator: str, row: str, family: str = "signed"
+    ) -> tuple[list, list]:
+        r"""Deletion and insertion curves of one row in one metric family.
+
+        Args:
+            operator (str): Removal operator.
+            row (str): Table row.
+            family (str, optional): ``"signed"`` (p_c), ``"distribution"`` (Δ)
+                    or ``"representation"`` (D). Default: "signed".
+
+        Returns:
+            (deletion, insertion): One curve per sentence (empty arrays where
+            the curves were not computed).
+        """
+        if family == "signed":
+            return self.curves[operator][row]
+        prefix = {"distribution": "dist", "representation": "repr"}.get(family)
+        if prefix is None:
+            raise ValueError(
+                f"family must be one of {list(METRIC_FAMILIES)}, got {family!r}"
+            )
+        by_name = self.dependence_curves[operator][row]
+        return by_name[f"{prefix}_deletion"], by_name[f"{prefix}_insertion"]
 
     def method_of(self, row: str) -> str:
         """The method behind a table row (``"|IG|"`` -> ``"IG"``)."""
@@ -243,6 +357,16 @@ class ComparisonResult:
                 }
                 for op, by_row in self.curves.items()
             },
+            dependence_curves={
+                op: {
+                    row: {
+                        name: [curves[i] for i in index]
+                        for name, curves in by_name.items()
+                    }
+                    for row, by_name in by_row.items()
+                }
+                for op, by_row in self.dependence_curves.items()
+            },
             seconds=dict(self.seconds),
             passes=dict(self.passes),
             stability=stability,
@@ -279,10 +403,20 @@ class ComparisonResult:
             self.input_ids * self.attention_mask,
         ):
             raise ValueError("other must tokenize the sentences identically")
+        if bool(other.metrics) != bool(self.metrics):
+            raise ValueError(
+                "other must be scored like this result: both with metrics or both "
+                "without (score_comparison scores a result without metrics)"
+            )
         if set(other.metrics) != set(self.metrics):
             raise ValueError(
                 f"other must use the same operators {self.operators}, "
                 f"got {other.operators}"
+            )
+        if other.metric_names != self.metric_names:
+            raise ValueError(
+                f"other must hold the same metrics {self.metric_names}, got "
+                f"{other.metric_names} (rescore both with score_comparison)"
             )
         shared = set(self.methods) & set(other.methods)
         if shared:
@@ -314,6 +448,15 @@ class ComparisonResult:
                 op: {**self.metrics[op], **other.metrics[op]} for op in self.metrics
             },
             curves={op: {**self.curves[op], **other.curves[op]} for op in self.curves},
+            dependence_curves={
+                op: {
+                    **self.dependence_curves.get(op, {}),
+                    **other.dependence_curves.get(op, {}),
+                }
+                for op in dict.fromkeys(
+                    [*self.dependence_curves, *other.dependence_curves]
+                )
+            },
             seconds={**self.seconds, **other.seconds},
             passes={**self.passes, **other.passes},
             stability={**self.stability, **other.stability},
@@ -338,6 +481,7 @@ def compare(
     methods: Mapping[str, Any] | Sequence[str] | None = None,
     *,
     labels: Sequence[int] | None = None,
+    target: Sequence[int] | None = None,
     operators: Sequence[str] = OPERATORS,
     bins: Sequence[float] = ERASER_BINS,
     batch_size: int = 16,
@@ -368,9 +512,14 @@ def compare(
                 mapping runs exactly its entries. Default: every Sigma setting
                 and every registry method.
         labels (sequence of int, optional): True labels (reported only).
+        target (sequence of int, optional): The explained class of each
+                sentence, e.g. another model's predictions (the model
+                randomisation check explains a destroyed model on the trained
+                model's classes). Default: None, the predicted class.
         operators (sequence of str, optional): Removal operators among
-                ``"delete"`` and ``"mask"``; empty to skip the metrics.
-                Default: both.
+                ``"delete"`` and ``"mask"``; empty to skip the metrics (score
+                the result later with :func:`score_comparison`, which this
+                function calls otherwise). Default: both.
         bins (sequence of float, optional): AOPC bins. Default: ERASER's.
         batch_size (int, optional): Sentences per attribution call (the same
                 length-sorted batches for every method). Default: 16.
@@ -394,10 +543,12 @@ def compare(
         curve_n (int, optional): Deletion / insertion curves (and their areas,
                 LeRF - MoRF) on the first n sentences only, the cost of the
                 metrics being dominated by the curves; comprehensiveness,
-                sufficiency and leave-one-out tau use every sentence. The other
-                sentences get NaN areas and empty curves. Default: all.
+                sufficiency (of every family) and leave-one-out tau use every
+                sentence. The other sentences get NaN areas and empty curves.
+                Default: all.
         max_length (int, optional): Truncation in tokens. Default: 128.
-        sigma_data (sequence of str, optional): Texts for the Sigma rows' ``r``.
+        sigma_data (sequence of str, optional): Texts for the Sigma rows' ``r``
+                and for the ``r`` of the representation-change metrics.
                 Default: :func:`~captum_sigma.text.default_data_sample`, as
                 ``TextExplainer.default()``.
 
@@ -410,6 +561,7 @@ def compare(
         >>> result.interval("delete", "Sigma", "comprehensiveness")
     """
     _check_arguments(operators, batch_size, max_rows, seed, stability_n, curve_n)
+    explained = target
     if labels is not None and len(labels) != len(texts):
         raise ValueError(
             f"labels must hold one label per text ({len(texts)}), got {len(labels)}"
@@ -428,7 +580,7 @@ def compare(
     proba = predict_in_batches(
         predict, input_ids.to(device), attention_mask.to(device), max_rows
     )
-    target = proba.argmax(dim=1)
+    target = proba.argmax(dim=1) if target is None else _checked_target(target, proba)
     batch = TokenBatch.build(
         input_ids.to(device),
         attention_mask.to(device),
@@ -457,12 +609,7 @@ def compare(
             )
     scores = _score_rows(specs, runs)
     n_curves = n_texts if curve_n is None else min(curve_n, n_texts)
-    metrics_start = time.perf_counter()
-    metrics, curves = _removal_metrics(
-        scores, batch, n_curves, operators, bins, predict, max_rows
-    )
-    metrics_seconds = time.perf_counter() - metrics_start
-    return ComparisonResult(
+    result = ComparisonResult(
         texts=list(texts),
         tokens=encoded.tokens,
         input_ids=input_ids.numpy(),
@@ -476,8 +623,8 @@ def compare(
         signed={name: spec.signed for name, spec in specs.items()},
         stochastic={name: spec.stochastic for name, spec in specs.items()},
         scores=scores,
-        metrics=metrics,
-        curves=curves,
+        metrics={},
+        curves={},
         seconds={name: run["seconds"] for name, run in runs.items()},
         passes={name: run["passes"] for name, run in runs.items()},
         stability=stability,
@@ -487,25 +634,179 @@ def compare(
         },
         settings={
             "n_sentences": n_texts,
-            "operators": list(operators),
+            "operators": [],
             "bins": [float(b) for b in bins],
             "batch_size": batch_size,
             "max_rows": max_rows,
             "seed": seed,
             "device": str(device),
             "output": output,
-            "target": "predicted class",
+            "target": "predicted class" if explained is None else "given classes",
             "layer": type(layer).__name__,
             "max_length": max_length,
             "stability_n": int(stability_rows.size),
             "curve_n": n_curves,
-            "metrics_seconds": round(metrics_seconds, 3),
+            "metrics_seconds": 0.0,
             "attribution_seconds": {
                 name: round(run["total_seconds"], 3) for name, run in runs.items()
             },
             "methods": {name: dict(spec.settings) for name, spec in specs.items()},
         },
     )
+    if not operators:
+        return result
+    return score_comparison(
+        result,
+        model,
+        tokenizer,
+        operators=operators,
+        bins=bins,
+        max_rows=max_rows,
+        curve_n=curve_n,
+        sigma_data=sigma_data,
+        device=device,
+    )
+
+
+def score_comparison(
+    result: ComparisonResult,
+    model: nn.Module,
+    tokenizer: Any,
+    *,
+    operators: Sequence[str] = OPERATORS,
+    bins: Sequence[float] = ERASER_BINS,
+    max_rows: int = 256,
+    curve_n: int | None = None,
+    regularization: Tensor | np.ndarray | Sequence[float] | None = None,
+    sigma_data: Sequence[str] | None = None,
+    device: str | torch.device | None = None,
+) -> ComparisonResult:
+    r"""Scores stored attributions with every removal metric of every family.
+
+    Computes :data:`METRICS` for every row of ``result`` (its ``scores``,
+    ``input_ids``, ``attention_mask``, ``eligible`` and ``target``) under each
+    removal operator: the signed family
+    (:func:`~captum_sigma.evaluation.faithfulness_metrics`) and the
+    distribution- and representation-change families
+    (:func:`~captum_sigma.evaluation.dependence.dependence_metrics`), all from
+    one cache of the model's logits, so each distinct perturbed sequence runs
+    once whatever the family (the signed metrics read ``softmax`` of the same
+    batch of logits, as ``classifier_forward(model, "proba")`` computes it).
+    :func:`compare` with operators calls this function; with
+    ``operators=()`` it returns the result to score later (e.g. after
+    pickling it, or after :meth:`ComparisonResult.combine`).
+
+    Args:
+        result (ComparisonResult): A comparison, with or without metrics
+                (existing metrics are replaced).
+        model (nn.Module): The classifier that ``result`` explains.
+        tokenizer (object): Its tokenizer ([PAD] and [MASK] ids).
+        operators (sequence of str, optional): Removal operators among
+                ``"delete"`` and ``"mask"``, at least one. Default: both.
+        bins (sequence of float, optional): ERASER bins. Default: ERASER's.
+        max_rows (int, optional): Rows per model call. Default: 256.
+        curve_n (int, optional): Curves (and their areas) on the first n
+                sentences only, as in :func:`compare`. Default: all.
+        regularization (Tensor, ndarray or sequence, optional): r of the
+                logits, one value per class, for the representation change.
+                Default: None, estimated as ``TextExplainer(model, tokenizer,
+                data=sigma_data).regularization()``, the ``r`` of the Sigma
+                rows.
+        sigma_data (sequence of str, optional): Texts for that ``r``, as
+                :func:`compare`'s argument of the same name. Default:
+                :func:`~captum_sigma.text.default_data_sample`, as
+                ``TextExplainer.default()``.
+        device (str or torch.device, optional): Where to run. Default: the
+                model's device.
+
+    Returns:
+        ComparisonResult: ``result`` with ``metrics``, ``curves`` and
+        ``dependence_curves`` filled and ``settings`` updated (``operators``,
+        ``bins``, ``curve_n``, ``metrics_seconds``, ``regularization`` and
+        where it came from, and the forward rows the metrics ran).
+
+    Examples::
+
+        >>> attributed = compare(model, tokenizer, texts, operators=())
+        >>> scored = score_comparison(attributed, model, tokenizer)
+        >>> scored.interval("delete", "Sigma", "repr_comprehensiveness")
+    """
+    _check_arguments(operators, 1, max_rows, 0, None, curve_n)
+    if not operators:
+        raise ValueError("operators must name at least one removal operator")
+    if "mask" in operators and tokenizer.mask_token_id is None:
+        raise ValueError("operators contains 'mask' but the tokenizer has no [MASK]")
+    device = model_device(model) if device is None else torch.device(device)
+    model.to(device).eval()
+    start = time.perf_counter()
+    r, source = _logit_regularization(model, tokenizer, regularization, sigma_data)
+    regularization_seconds = time.perf_counter() - start
+    batch = TokenBatch.build(
+        torch.as_tensor(result.input_ids).to(device),
+        torch.as_tensor(result.attention_mask).to(device),
+        torch.as_tensor(result.eligible).to(device),
+        torch.as_tensor(result.target).long().to(device),
+        pad_token_id=int(tokenizer.pad_token_id or 0),
+        mask_token_id=tokenizer.mask_token_id,
+    )
+    n_texts = len(result.texts)
+    n_curves = n_texts if curve_n is None else min(curve_n, n_texts)
+    scores = {row: result.scores[row] for row in result.rows}
+    start = time.perf_counter()
+    metrics, curves, dependence_curves, cached = _removal_metrics(
+        scores,
+        batch,
+        n_curves,
+        operators,
+        bins,
+        classifier_forward(model, "logit"),
+        max_rows,
+        r,
+    )
+    metrics_seconds = time.perf_counter() - start
+    settings = {
+        **result.settings,
+        "operators": list(operators),
+        "bins": [float(b) for b in bins],
+        "curve_n": n_curves,
+        "metrics_seconds": round(metrics_seconds, 3),
+        "metric_families": list(METRIC_FAMILIES),
+        "regularization": [float(v) for v in r],
+        "regularization_source": source,
+        "regularization_seconds": round(regularization_seconds, 3),
+        "metric_forward_rows": cached.model_rows,
+        "metric_requested_rows": cached.requested_rows,
+    }
+    return replace(
+        result,
+        metrics=metrics,
+        curves=curves,
+        dependence_curves=dependence_curves,
+        settings=settings,
+    )
+
+
+def _logit_regularization(
+    model: nn.Module,
+    tokenizer: Any,
+    regularization: Tensor | np.ndarray | Sequence[float] | None,
+    sigma_data: Sequence[str] | None,
+) -> tuple[np.ndarray, str]:
+    """r of the logits (float64, (C,)) and where it came from."""
+    if regularization is not None:
+        if isinstance(regularization, Tensor):
+            regularization = regularization.detach().cpu().double().numpy()
+        r = np.atleast_1d(np.asarray(regularization, dtype=np.float64))
+        return r, "given"
+    sample = default_data_sample() if sigma_data is None else list(sigma_data)
+    explainer = TextExplainer(model, tokenizer, data=sample)
+    r = explainer.regularization()
+    source = (
+        "TextExplainer(model, tokenizer, data="
+        + ("default_data_sample()" if sigma_data is None else f"{len(sample)} texts")
+        + ").regularization()"
+    )
+    return r.detach().cpu().double().numpy(), source
 
 
 def _check_arguments(
@@ -532,6 +833,18 @@ def _check_arguments(
             raise ValueError(
                 f"{name} must be a non-negative int or None, got {value!r}"
             )
+
+
+def _checked_target(target: Sequence[int], proba: Tensor) -> Tensor:
+    """The given classes as a long tensor, one per sentence, each in range."""
+    n_texts, n_classes = proba.shape
+    target_t = target_tensor(target, n_texts)
+    if ((target_t < 0) | (target_t >= n_classes)).any():
+        raise ValueError(
+            f"target must hold class indices in [0, {n_classes}), "
+            f"got {target_t.tolist()}"
+        )
+    return target_t.to(proba.device)
 
 
 def _resolve_methods(
@@ -671,29 +984,37 @@ def _removal_metrics(
     n_curves: int,
     operators: Sequence[str],
     bins: Sequence[float],
-    predict: nn.Module,
+    predict_logits: nn.Module,
     max_rows: int,
-) -> tuple[dict, dict]:
-    """Every removal metric of every row, through one shared cache.
+    regularization: np.ndarray,
+    dependence: bool = True,
+) -> tuple[dict, dict, dict, CachedForward]:
+    """Every removal metric of every row, through one shared cache of logits.
 
     The first ``n_curves`` sentences get every metric and their curves; the
-    others comprehensiveness, sufficiency and leave-one-out tau only. Each group
-    runs in length order, so that cached batches have similar lengths.
+    others comprehensiveness, sufficiency (of every family) and leave-one-out
+    tau only. Each group runs in length order, so that cached batches have
+    similar lengths. ``dependence=False`` computes the signed family alone
+    (the tests compare its forward rows with those of every family).
     """
-    cached = CachedPredictProba(predict, max_rows=max_rows)
+    cached = CachedForward(predict_logits, max_rows=max_rows)
     lengths = batch.attention_mask.sum(dim=1).cpu().numpy()
     n_texts = lengths.size
     groups = [np.arange(n_curves), np.arange(n_curves, n_texts)]
     groups = [g[np.argsort(lengths[g], kind="stable")] for g in groups]
+    names = list(METRICS) if dependence else list(METRIC_FAMILIES["signed"])
     metrics: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     curves: dict[str, dict[str, tuple[list, list]]] = {}
+    dependence_curves: dict[str, dict[str, dict[str, list]]] = {}
     empty = np.zeros(0)
     for operator in operators:
         metrics[operator], curves[operator] = {}, {}
+        dependence_curves[operator] = {}
         for row, row_scores in scores.items():
             logger.info("metrics of %s (%s)", row, operator)
-            values = {name: np.full(n_texts, np.nan) for name in METRICS}
+            values = {name: np.full(n_texts, np.nan) for name in names}
             deletion, insertion = [empty] * n_texts, [empty] * n_texts
+            changes: dict[str, list] = {}
             options = {
                 "bins": bins,
                 "operator": operator,
@@ -706,7 +1027,6 @@ def _removal_metrics(
                     continue
                 index = torch.as_tensor(rows, device=batch.input_ids.device)
                 arguments = (
-                    cached,
                     batch.input_ids[index],
                     batch.attention_mask[index],
                     batch.eligible[index],
@@ -714,22 +1034,43 @@ def _removal_metrics(
                     batch.target[index],
                 )
                 if with_curves:
-                    result = faithfulness_metrics(*arguments, **options)
+                    result = faithfulness_metrics(
+                        cached.predict_proba, *arguments, **options
+                    )
                     for name, value in result.metrics().items():
                         values[name][rows] = value
                     for i, row_index in enumerate(rows):
                         deletion[row_index] = result.deletion_curves[i]
                         insertion[row_index] = result.insertion_curves[i]
                 else:
-                    values.update(_aopc_metrics(arguments, options, rows, values))
+                    values.update(
+                        _aopc_metrics(
+                            (cached.predict_proba, *arguments), options, rows, values
+                        )
+                    )
+                if dependence:
+                    change = dependence_metrics(
+                        cached.predict_logits,
+                        *arguments,
+                        regularization=regularization,
+                        curves=with_curves,
+                        **options,
+                    )
+                    for name, value in change.metrics().items():
+                        values[name][rows] = value
+                    for name, per_sentence in change.curves.items():
+                        changes.setdefault(name, [empty] * n_texts)
+                        for i, row_index in enumerate(rows):
+                            changes[name][row_index] = per_sentence[i]
             metrics[operator][row] = values
             curves[operator][row] = (deletion, insertion)
+            dependence_curves[operator][row] = changes
     logger.info(
         "metrics: %d distinct sequences run for %d requested",
         cached.model_rows,
         cached.requested_rows,
     )
-    return metrics, curves
+    return metrics, curves, dependence_curves, cached
 
 
 def _aopc_metrics(

@@ -48,8 +48,8 @@ from captum_sigma.evaluation._checks import (
 )
 from captum_sigma.evaluation.forward import (
     PredictProba,
-    full_probabilities_and_target,
-    target_probabilities,
+    full_outputs_and_target,
+    output_rows,
 )
 from captum_sigma.evaluation.ranking import kendall_tau, token_ranking
 from captum_sigma.evaluation.removal import remove_tokens
@@ -60,7 +60,13 @@ _trapezoid = getattr(np, "trapezoid", None) or np.trapz
 
 @dataclass
 class _Setup:
-    """Checked inputs shared by every metric of one call."""
+    """Checked inputs shared by every metric of one call.
+
+    ``predict_proba`` is whatever forward the metrics evaluate (probabilities
+    for this module, logits for :mod:`~captum_sigma.evaluation.dependence`);
+    ``full_outputs`` are its (B, C) outputs on the unperturbed inputs and
+    ``full_proba`` their ``target`` column.
+    """
 
     predict_proba: PredictProba
     input_ids: Tensor
@@ -69,6 +75,7 @@ class _Setup:
     eligible_positions: list[np.ndarray]
     rankings: list[np.ndarray]
     target: Tensor
+    full_outputs: np.ndarray
     full_proba: np.ndarray
     operator: str
     pad_token_id: int
@@ -93,7 +100,7 @@ def _setup(
     scores_np = scores_to_numpy(scores, input_ids.shape)
     check_operator(operator, mask_token_id)
     check_positive_int("batch_size", batch_size)
-    full_proba, target_t = full_probabilities_and_target(
+    full_outputs, target_t = full_outputs_and_target(
         predict_proba, input_ids, attention_mask, target, batch_size
     )
     eligible_np = eligible.cpu().numpy()
@@ -105,7 +112,10 @@ def _setup(
         eligible_positions=[np.flatnonzero(row) for row in eligible_np],
         rankings=token_ranking(scores_np, eligible),
         target=target_t,
-        full_proba=full_proba,
+        full_outputs=full_outputs,
+        full_proba=full_outputs[
+            np.arange(full_outputs.shape[0]), target_t.cpu().numpy()
+        ],
         operator=operator,
         pad_token_id=pad_token_id,
         mask_token_id=mask_token_id,
@@ -131,15 +141,25 @@ class _RemovalRequests:
             self._positions.append(positions)
         return self._rows[key]
 
-    def evaluate(self, setup: _Setup) -> np.ndarray:
-        """Returns p_c of every registered perturbed sequence (float64)."""
-        proba = np.empty(len(self._examples), dtype=np.float64)
+    @property
+    def examples(self) -> np.ndarray:
+        """The example of every registered row, (rows,) int64."""
+        return np.asarray(self._examples, dtype=np.int64)
+
+    def outputs(self, setup: _Setup) -> np.ndarray:
+        """Returns the (rows, C) outputs of every registered perturbed sequence.
+
+        A row that removes nothing is the original sequence: its outputs are
+        ``setup.full_outputs`` (no forward pass). Float64.
+        """
+        n_classes = setup.full_outputs.shape[1]
+        outputs = np.empty((len(self._examples), n_classes), dtype=np.float64)
         pending = []
         for row, (example, positions) in enumerate(
             zip(self._examples, self._positions)
         ):
             if positions.size == 0:  # nothing removed: the original sequence
-                proba[row] = setup.full_proba[example]
+                outputs[row] = setup.full_outputs[example]
             else:
                 pending.append(row)
         n_tokens = setup.input_ids.shape[1]
@@ -158,10 +178,14 @@ class _RemovalRequests:
                 pad_token_id=setup.pad_token_id,
                 mask_token_id=setup.mask_token_id,
             )
-            proba[rows] = target_probabilities(
-                setup.predict_proba, ids, mask, setup.target[examples]
-            )
-        return proba
+            outputs[rows] = output_rows(setup.predict_proba, ids, mask)
+        return outputs
+
+    def evaluate(self, setup: _Setup) -> np.ndarray:
+        """Returns p_c of every registered perturbed sequence (float64)."""
+        outputs = self.outputs(setup)
+        target = setup.target.cpu().numpy()[self.examples]
+        return outputs[np.arange(outputs.shape[0]), target]
 
 
 def comprehensiveness(

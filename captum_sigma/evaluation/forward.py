@@ -1,4 +1,9 @@
-r"""Batched, counted calls of a ``predict_proba(input_ids, attention_mask)``."""
+r"""Batched, counted calls of a ``predict_proba(input_ids, attention_mask)``.
+
+The same helpers serve any ``(input_ids, attention_mask) -> (N, C)`` forward:
+class probabilities for the signed removal metrics, logits for the
+representation-change metrics (:mod:`~captum_sigma.evaluation.dependence`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from torch import Tensor
 from captum_sigma.evaluation._checks import TargetLike, check_positive_int
 
 PredictProba = Callable[[Tensor, Tensor], Tensor]
+#: ``predict_logits(input_ids, attention_mask) -> (N, C)`` class logits.
+PredictLogits = Callable[[Tensor, Tensor], Tensor]
 
 
 class ForwardCounter:
@@ -64,6 +71,15 @@ def predict_in_batches(
     return torch.cat(outputs).double()
 
 
+def output_rows(
+    forward: PredictProba, input_ids: Tensor, attention_mask: Tensor
+) -> np.ndarray:
+    """One no_grad call of ``forward``; returns its (N, C) output as float64."""
+    with torch.no_grad():
+        output = forward(input_ids, attention_mask)
+    return _checked_output(output, input_ids.shape[0]).double().cpu().numpy()
+
+
 def target_probabilities(
     predict_proba: PredictProba,
     input_ids: Tensor,
@@ -71,11 +87,45 @@ def target_probabilities(
     target: Tensor,
 ) -> np.ndarray:
     """One no_grad call of ``predict_proba``; returns p_target per row (N,)."""
-    with torch.no_grad():
-        output = predict_proba(input_ids, attention_mask)
-    proba = _checked_output(output, input_ids.shape[0])
-    target = target.to(proba.device)
-    return proba.gather(1, target[:, None]).squeeze(1).double().cpu().numpy()
+    proba = output_rows(predict_proba, input_ids, attention_mask)
+    return proba[np.arange(proba.shape[0]), target.cpu().numpy()]
+
+
+def full_outputs_and_target(
+    forward: PredictProba,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    target: TargetLike,
+    batch_size: int,
+) -> tuple[np.ndarray, Tensor]:
+    r"""Every output of the unperturbed inputs and the checked target.
+
+    Args:
+        forward (Callable): ``forward(input_ids, attention_mask)`` returning
+                (B, C) class probabilities or logits (their argmax is the
+                predicted class either way).
+        input_ids (Tensor): Token ids, shape (B, T).
+        attention_mask (Tensor): Attention mask, shape (B, T).
+        target (int, sequence, Tensor or None): Class per example; None means
+                the predicted class.
+        batch_size (int): Rows per call.
+
+    Returns:
+        (outputs, target): The (B, C) outputs as a float64 array and the
+        target as a long tensor (B,) on the device of ``input_ids``.
+    """
+    outputs = predict_in_batches(forward, input_ids, attention_mask, batch_size)
+    n_examples, n_classes = outputs.shape
+    if target is None:
+        target_t = outputs.argmax(dim=1)
+    else:
+        target_t = target_tensor(target, n_examples)
+        if ((target_t < 0) | (target_t >= n_classes)).any():
+            raise ValueError(
+                f"target must hold class indices in [0, {n_classes}), "
+                f"got {target_t.tolist()}"
+            )
+    return outputs.cpu().numpy(), target_t.to(input_ids.device)
 
 
 def full_probabilities_and_target(
@@ -100,20 +150,10 @@ def full_probabilities_and_target(
         (p_target, target): p_c(x) as float64 array (B,) and the target as a
         long tensor (B,) on the device of ``input_ids``.
     """
-    proba = predict_in_batches(predict_proba, input_ids, attention_mask, batch_size)
-    n_examples, n_classes = proba.shape
-    if target is None:
-        target_t = proba.argmax(dim=1)
-    else:
-        target_t = target_tensor(target, n_examples)
-        if ((target_t < 0) | (target_t >= n_classes)).any():
-            raise ValueError(
-                f"target must hold class indices in [0, {n_classes}), "
-                f"got {target_t.tolist()}"
-            )
-    target_t = target_t.to(proba.device)
-    full = proba.gather(1, target_t[:, None]).squeeze(1).cpu().numpy()
-    return full, target_t.to(input_ids.device)
+    proba, target_t = full_outputs_and_target(
+        predict_proba, input_ids, attention_mask, target, batch_size
+    )
+    return proba[np.arange(proba.shape[0]), target_t.cpu().numpy()], target_t
 
 
 def target_tensor(target: TargetLike, n_examples: int) -> Tensor:

@@ -2,7 +2,8 @@ r"""Figures of a :class:`~captum_sigma.evaluation.ComparisonResult` (matplotlib)
 
 - :func:`plot_curves`: mean deletion and insertion curves (resampled onto one
   x grid with :func:`~captum_sigma.evaluation.resample_curves`) with 95 % bands
-  (mean ± 1.96 standard errors over sentences);
+  (mean ± 1.96 standard errors over sentences), of p_c (signed family) or of
+  the distribution change (``family="distribution"``);
 - :func:`plot_faithfulness_vs_cost`: a removal metric against median seconds and
   against counted passes per sentence;
 - :func:`plot_agreement`: the matrix of mean Kendall tau between methods.
@@ -36,11 +37,21 @@ __all__ = [
 _DPI = 100
 
 
+#: Per family: the curves' y label and which area is better (deletion,
+#: insertion).
+_CURVE_FAMILIES: dict[str, tuple[str, tuple[str, str]]] = {
+    "signed": ("p(predicted class)", ("lower", "higher")),
+    "distribution": ("distribution change Δ (total variation)", ("higher", "lower")),
+    "representation": ("representation change ((Δz_c / r_c)²)", ("higher", "lower")),
+}
+
+
 def plot_curves(
     result: ComparisonResult,
     operator: str,
     path: str | Path,
     rows: Sequence[str] | None = None,
+    family: str = "signed",
 ) -> Path:
     r"""Mean deletion and insertion curves with 95 % bands.
 
@@ -50,10 +61,19 @@ def plot_curves(
         path (str or Path): PNG file.
         rows (sequence of str, optional): Rows to draw. Default: every method
                 as returned.
+        family (str, optional): ``"signed"`` (p_c), ``"distribution"`` (Δ) or
+                ``"representation"`` (D); see
+                :meth:`~captum_sigma.evaluation.ComparisonResult.family_curves`.
+                Default: "signed".
 
     Returns:
         path (Path): The PNG.
     """
+    if family not in _CURVE_FAMILIES:
+        raise ValueError(
+            f"family must be one of {list(_CURVE_FAMILIES)}, got {family!r}"
+        )
+    y_label, directions = _CURVE_FAMILIES[family]
     rows = list(result.methods if rows is None else rows)
     figure = Figure(figsize=(9, 3.4))
     axes = figure.subplots(1, 2, sharey=True)
@@ -61,7 +81,7 @@ def plot_curves(
     colours = _colours(len(rows))
     for index, (axis, title) in enumerate(zip(axes, ("Deletion", "Insertion"))):
         for row, colour in zip(rows, colours):
-            curves = resample_curves(result.curves[operator][row][index])
+            curves = resample_curves(result.family_curves(operator, row, family)[index])
             curves = curves[np.isfinite(curves).all(axis=1)]
             if not len(curves):
                 continue
@@ -70,12 +90,13 @@ def plot_curves(
             style = "--" if row == "Random" else "-"
             axis.plot(grid, mean, style, color=colour, lw=1.3, label=row)
             axis.fill_between(grid, mean - half, mean + half, color=colour, alpha=0.15)
-        better = "lower" if title == "Deletion" else "higher"
+        better = directions[index]
         axis.set_title(f"{title} ({operator}; area {better} is better)", fontsize=9)
         axis.set_xlabel("fraction of tokens removed" if index == 0 else "inserted")
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("p(predicted class)")
-    axes[1].legend(fontsize=7, loc="lower right", ncol=2)
+    axes[0].set_ylabel(y_label)
+    corner = "lower right" if family == "signed" else "upper right"
+    axes[1].legend(fontsize=7, loc=corner, ncol=2)
     return _save(figure, path)
 
 
@@ -209,6 +230,15 @@ def save_figures(result: ComparisonResult, folder: str | Path) -> dict[str, Path
         paths[f"Deletion and insertion curves ({operator})"] = plot_curves(
             result, operator, folder / f"curves_{operator}.png"
         )
+    if "distribution" in result.families:
+        for operator in result.operators:
+            caption = f"Distribution change curves ({operator})"
+            paths[caption] = plot_curves(
+                result,
+                operator,
+                folder / f"curves_distribution_{operator}.png",
+                family="distribution",
+            )
     if result.operators:
         paths["Comprehensiveness vs cost"] = plot_faithfulness_vs_cost(
             result, folder / "faithfulness_vs_cost.png"

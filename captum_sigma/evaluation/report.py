@@ -1,5 +1,11 @@
 r"""Markdown and CSV tables of a :class:`~captum_sigma.evaluation.ComparisonResult`.
 
+The removal metrics come in three families (:data:`~captum_sigma.evaluation.
+compare.METRIC_FAMILIES`), shown side by side, one table per family and
+operator: the signed drop of p_c, the distribution change (total variation)
+and the representation change ((Δz_c / r_c)², Sigma's own objective measured
+with deletion instead of noise: home ground for Sigma).
+
 Cells hold the mean over sentences and its 95 % percentile-bootstrap interval
 (:func:`~captum_sigma.evaluation.stats.bootstrap_interval`, seeded). In each
 column the best row is bold only when the paired bootstrap interval of its
@@ -22,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from captum_sigma.evaluation.analysis import rank_against
 from captum_sigma.evaluation.compare import (
+    METRIC_FAMILIES,
+    METRIC_FAMILY_LABELS,
     METRICS,
     STABILITY_METRICS,
     ComparisonResult,
@@ -38,18 +47,35 @@ from captum_sigma.evaluation.stats import (
 __all__ = [
     "BY_CONSTRUCTION",
     "CSV_FIELDS",
+    "FAMILY_NOTES",
     "best_rows",
     "cost_table",
+    "count_phrase",
     "csv_records",
+    "family_legend",
+    "family_metrics",
+    "family_summary_lines",
     "format_interval",
     "markdown_table",
     "metric_sections",
     "metric_table",
     "paired_table",
+    "significance_counts",
     "stability_table",
     "write_comparison",
     "write_csv",
 ]
+
+#: What each family measures, for the legends of the tables.
+FAMILY_NOTES: dict[str, str] = {
+    "signed": "the drop p_c(x) − p_c(x′) of the explained class's probability",
+    "distribution": "the total variation ½ Σ_j |p_j(x) − p_j(x′)| between the "
+    "predictive distributions (unsigned; two classes: |Δp_c|)",
+    "representation": "((z_c(x′) − z_c(x)) / r_c)², the explained logit's change "
+    "in units of its spread r_c over the default data sample: Sigma's own "
+    "objective (the default explainer explains z_c / r_c) measured with deletion "
+    "or [MASK] instead of Gaussian noise, i.e. home ground for Sigma",
+}
 
 #: (row, metric) cells that are good by construction, never bold.
 BY_CONSTRUCTION: frozenset[tuple[str, str]] = frozenset(
@@ -113,8 +139,33 @@ def best_rows(
     return set()
 
 
+def family_metrics(result: ComparisonResult, family: str | None = None) -> list[str]:
+    r"""The scored metrics of one family (all scored metrics for None).
+
+    Args:
+        result (ComparisonResult): The comparison.
+        family (str, optional): A key of :data:`METRIC_FAMILIES`. Default: None.
+
+    Returns:
+        names (list[str]): Keys of :data:`METRICS` in their order; a result
+        scored before the family existed gives an empty list.
+    """
+    scored = result.metric_names
+    if family is None:
+        return scored
+    if family not in METRIC_FAMILIES:
+        raise ValueError(
+            f"family must be one of {list(METRIC_FAMILIES)}, got {family!r}"
+        )
+    return [name for name in METRIC_FAMILIES[family] if name in scored]
+
+
 def metric_table(
-    result: ComparisonResult, operator: str, *, seed: int = 0
+    result: ComparisonResult,
+    operator: str,
+    *,
+    seed: int = 0,
+    family: str | None = None,
 ) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
     r"""Rows x removal metrics of one operator.
 
@@ -122,15 +173,19 @@ def metric_table(
         result (ComparisonResult): The comparison.
         operator (str): ``"delete"`` or ``"mask"``.
         seed (int, optional): Bootstrap seed. Default: 0.
+        family (str, optional): Only the metrics of this family
+                (:data:`METRIC_FAMILIES`). Default: None, every scored metric.
 
     Returns:
         (header, cells, records): Markdown header and cells, and CSV records.
     """
     if operator not in result.metrics:
         raise ValueError(f"operator {operator!r} was not scored: {result.operators}")
-    header = ["Method"] + [label for label, _ in METRICS.values()]
+    metrics = family_metrics(result, family)
+    header = ["Method"] + [METRICS[metric][0] for metric in metrics]
     bold = {}
-    for metric, (_, higher) in METRICS.items():
+    for metric in metrics:
+        higher = METRICS[metric][1]
         competing = {
             row: result.metrics[operator][row][metric]
             for row in result.rows
@@ -140,7 +195,7 @@ def metric_table(
     cells, records = [], []
     for row in result.rows:
         line = [row]
-        for metric in METRICS:
+        for metric in metrics:
             interval = result.interval(operator, row, metric, seed=seed)
             text = format_interval(interval)
             if (row, metric) in BY_CONSTRUCTION:
@@ -234,16 +289,19 @@ def paired_table(
     reference: str = "IntegratedGradients",
     *,
     seed: int = 0,
+    family: str | None = None,
 ) -> tuple[list[str], list[list[str]], list]:
     r"""Paired differences ``row - reference`` per metric (same sentences).
 
     A difference whose interval excludes 0 is marked with ``*``; the sign is
-    shown as is, so read it with the metric's direction.
+    shown as is, so read it with the metric's direction. ``family`` restricts
+    the columns as in :func:`metric_table`.
 
     Returns:
         (header, cells, records): As :func:`metric_table`.
     """
-    header = [f"Row − {reference}"] + [label for label, _ in METRICS.values()]
+    metrics = family_metrics(result, family)
+    header = [f"Row − {reference}"] + [METRICS[metric][0] for metric in metrics]
     cells, records = [], []
     for row in rows:
         if (
@@ -252,7 +310,7 @@ def paired_table(
         ):
             continue
         line = [row]
-        for metric in METRICS:
+        for metric in metrics:
             difference = paired_bootstrap_interval(
                 result.metrics[operator][row][metric],
                 result.metrics[operator][reference][metric],
@@ -326,8 +384,17 @@ def comparison_markdown(
         text (str): Markdown.
     """
     parts = [f"# {title}", "", _summary_line(result), ""]
+    if "Sigma" in result.rows and result.metrics:
+        parts += [
+            "Rows significantly better or worse than Sigma (paired bootstrap "
+            "interval of the per-sentence difference excludes 0), per metric "
+            "family:",
+            "",
+            *family_summary_lines(result, "Sigma", seed=seed),
+            "",
+        ]
     parts += metric_sections(result, "## Removal metrics", seed=seed)
-    parts += [_LEGEND, ""]
+    parts += [_LEGEND, "", *family_legend(result), ""]
     header, cells, _ = cost_table(result)
     parts += ["## Cost per sentence", "", markdown_table(header, cells), ""]
     if result.stability:
@@ -346,17 +413,101 @@ def comparison_markdown(
 
 
 def metric_sections(result: ComparisonResult, heading: str, seed: int = 0) -> list[str]:
-    """Markdown lines: one ``{heading}, operator `op``` table per removal operator."""
+    """Markdown lines: per removal operator, one table per metric family.
+
+    Each table is headed ``{heading}, operator `op`: {family label}``; a family
+    the result was not scored with is left out.
+    """
     parts: list[str] = []
     for operator in result.operators:
-        header, cells, _ = metric_table(result, operator, seed=seed)
-        parts += [
-            f"{heading}, operator `{operator}`",
-            "",
-            markdown_table(header, cells),
-            "",
-        ]
+        for family in METRIC_FAMILIES:
+            if not family_metrics(result, family):
+                continue
+            header, cells, _ = metric_table(result, operator, seed=seed, family=family)
+            parts += [
+                f"{heading}, operator `{operator}`: {METRIC_FAMILY_LABELS[family]}",
+                "",
+                markdown_table(header, cells),
+                "",
+            ]
     return parts
+
+
+def family_legend(result: ComparisonResult) -> list[str]:
+    """Markdown list items: what each scored family measures (x′: x perturbed)."""
+    return [
+        f"- {METRIC_FAMILY_LABELS[family]}: {FAMILY_NOTES[family]}."
+        for family in METRIC_FAMILIES
+        if family_metrics(result, family)
+    ]
+
+
+def significance_counts(
+    result: ComparisonResult, row: str, family: str, *, seed: int = 0
+) -> tuple[int, dict[str, int], dict[str, int]]:
+    r"""In how many cells of one family each other row beats ``row`` (or loses).
+
+    A cell is one metric under one operator; another row counts as better
+    (worse) in a cell when the paired bootstrap interval of its per-sentence
+    difference to ``row`` excludes 0 on the good (bad) side of the metric.
+
+    Args:
+        result (ComparisonResult): The comparison.
+        row (str): The row compared with every other (e.g. ``"Sigma"``).
+        family (str): A key of :data:`METRIC_FAMILIES`.
+        seed (int, optional): Bootstrap seed. Default: 0.
+
+    Returns:
+        (cells, better, worse): The number of cells where ``row`` has values,
+        and per other row the cells where it is significantly better / worse.
+    """
+    n_cells, better, worse = 0, {}, {}
+    for operator in result.operators:
+        for metric in family_metrics(result, family):
+            summary = rank_against(result, row, operator, metric, seed=seed)
+            if summary["rank"] is None:
+                continue
+            n_cells += 1
+            for counts, key in ((better, "better"), (worse, "worse")):
+                for other, _ in summary[key]:
+                    counts[other] = counts.get(other, 0) + 1
+    return n_cells, better, worse
+
+
+def count_phrase(counts: dict[str, int], total: int) -> str:
+    """``"A (all of 12), B (3 of 12)"``, most cells first; ``"none"`` if empty."""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    text = ", ".join(
+        f"{row} ({'all' if n == total else n} of {total})" for row, n in ordered
+    )
+    return text or "none"
+
+
+def family_summary_lines(
+    result: ComparisonResult, row: str = "Sigma", *, seed: int = 0
+) -> list[str]:
+    r"""One markdown item per metric family: the rows better and worse than ``row``.
+
+    Args:
+        result (ComparisonResult): The comparison.
+        row (str, optional): The row described. Default: "Sigma".
+        seed (int, optional): Bootstrap seed. Default: 0.
+
+    Returns:
+        lines (list[str]): E.g. ``"- signed (drop of p_c), 12 cells: better than
+        Sigma: IntegratedGradients (10 of 12); worse: Random (all of 12)"``.
+    """
+    lines = []
+    for family in METRIC_FAMILIES:
+        n_cells, better, worse = significance_counts(result, row, family, seed=seed)
+        if not n_cells:
+            continue
+        lines.append(
+            f"- {METRIC_FAMILY_LABELS[family]}, {n_cells} cells: significantly "
+            f"better than {row}: {count_phrase(better, n_cells)}; significantly "
+            f"worse: {count_phrase(worse, n_cells)}."
+        )
+    return lines
 
 
 def write_comparison(

@@ -25,7 +25,12 @@ import numpy as np
 import torch
 
 from captum_sigma.evaluation.analysis import rank_against
-from captum_sigma.evaluation.compare import METRICS, ComparisonResult
+from captum_sigma.evaluation.compare import (
+    METRIC_FAMILIES,
+    METRIC_FAMILY_LABELS,
+    METRICS,
+    ComparisonResult,
+)
 from captum_sigma.evaluation.html_view import comparison_html
 from captum_sigma.evaluation.methods import SIGMA_PROBABILITY_ROW
 from captum_sigma.evaluation.planted import PLANTED_WORD, PlantedTokenResult
@@ -38,6 +43,8 @@ from captum_sigma.evaluation.plots import (
 from captum_sigma.evaluation.report import (
     cost_table,
     csv_records,
+    family_legend,
+    family_metrics,
     format_interval,
     markdown_table,
     metric_sections,
@@ -136,7 +143,8 @@ def sigma_row_summary(result: ComparisonResult, row: str, seed: int) -> list[str
     """
     lines = []
     for operator in result.operators:
-        for metric, (label, _) in METRICS.items():
+        for metric in family_metrics(result):
+            label = METRICS[metric][0]
             summary = rank_against(result, row, operator, metric, seed=seed)
             if summary["rank"] is None:
                 continue
@@ -260,6 +268,10 @@ def write_report(
     figures.mkdir(parents=True, exist_ok=True)
     plot_curves(main_result, "delete", figures / "curves_delete.png")
     plot_curves(main_result, "mask", figures / "curves_mask.png")
+    if "distribution" in main_result.families:
+        for operator in ("delete", "mask"):
+            path = figures / f"curves_distribution_{operator}.png"
+            plot_curves(main_result, operator, path, family="distribution")
     plot_faithfulness_vs_cost(table_b, figures / "faithfulness_vs_cost.png", "delete")
     plot_agreement(table_b, figures / "agreement.png")
     plot_planted(planted["proba"], figures / "planted.png")
@@ -329,8 +341,18 @@ def paired_lines(result: ComparisonResult, rows: list[str], seed: int) -> list[s
     """
     parts = []
     for operator in result.operators:
-        header, cells, _ = paired_table(result, operator, rows, seed=seed)
-        parts += [f"Operator `{operator}`:", "", markdown_table(header, cells), ""]
+        for family in METRIC_FAMILIES:
+            if not family_metrics(result, family):
+                continue
+            header, cells, _ = paired_table(
+                result, operator, rows, seed=seed, family=family
+            )
+            parts += [
+                f"Operator `{operator}`, {METRIC_FAMILY_LABELS[family]}:",
+                "",
+                markdown_table(header, cells),
+                "",
+            ]
     return parts
 
 
@@ -425,13 +447,34 @@ def _prefix_note(n_sampling: int, n_faithful: int, n_main: int) -> str:
     return f"{sampling}, {faithful},"
 
 
-def _cells(result: ComparisonResult, row: str, seed: int) -> list[dict]:
-    """rank_against for every operator and metric of ``row``."""
+def _cells(
+    result: ComparisonResult, row: str, seed: int, family: str | None = None
+) -> list[dict]:
+    """rank_against for every operator and scored metric (of ``family``) of
+    ``row``."""
     return [
         {"operator": op, "metric": m, **rank_against(result, row, op, m, seed=seed)}
         for op in result.operators
-        for m in METRICS
+        for m in family_metrics(result, family)
     ]
+
+
+def _family_cells(
+    result: ComparisonResult, row: str, seed: int
+) -> dict[str, list[dict]]:
+    """:func:`_cells` of ``row`` per scored metric family."""
+    cells = {}
+    for family in METRIC_FAMILIES:
+        if family_metrics(result, family):
+            cells[family] = _cells(result, row, seed, family)
+    return cells
+
+
+def _by_family(texts: dict[str, str]) -> str:
+    """``"signed: ...; distribution change: ...; ..."`` (family labels)."""
+    return "; ".join(
+        f"{METRIC_FAMILY_LABELS[family]}: {text}" for family, text in texts.items()
+    )
 
 
 def _count_better(cells: list[dict], key: str = "better") -> dict[str, int]:
@@ -451,6 +494,18 @@ def _phrase(counts: dict[str, int], total: int) -> str:
     )
 
 
+def _better_by_family(cells: dict[str, list[dict]], key: str = "better") -> str:
+    """Per family, the rows significantly better (``key="worse"``: worse) than
+    the described row and in how many of the family's cells."""
+    return _by_family(
+        {
+            family: _phrase(_count_better(family_cells, key), len(family_cells))
+            or f"none of {len(family_cells)} cells"
+            for family, family_cells in cells.items()
+        }
+    )
+
+
 def summary_table(result: ComparisonResult, seed: int) -> list[str]:
     """Sigma's mean, rank, the best row and Sigma - IG for every cell.
 
@@ -463,15 +518,16 @@ def summary_table(result: ComparisonResult, seed: int) -> list[str]:
     """
     header = ["Metric", "operator", "Sigma", "rank", "best row", "Sigma − IG"]
     cells = []
+    metrics = family_metrics(result)
     for op in result.operators:
-        for metric, (label, higher) in METRICS.items():
+        difference = paired_table(result, op, ["Sigma"], seed=seed)[1][0]
+        for column, metric in enumerate(metrics, start=1):
+            label, higher = METRICS[metric]
             summary = rank_against(result, "Sigma", op, metric, seed=seed)
             means = {
                 r: float(np.nanmean(v[metric])) for r, v in result.metrics[op].items()
             }
             best = (max if higher else min)(means, key=means.get)
-            difference = paired_table(result, op, ["Sigma"], seed=seed)[1][0]
-            column = list(METRICS).index(metric) + 1
             cells.append(
                 [
                     label,
@@ -505,22 +561,32 @@ def headline_lines(
         Markdown lines.
     """
     n_main, n_b, n_c = len(main.texts), len(table_b.texts), len(table_c.texts)
-    main_cells = _cells(main, "Sigma", seed)
-    total = len(main_cells)
-    b_cells = _cells(table_b, "Sigma", seed)
-    logit_vs_sigma = [
-        c for c in _cells(table_b, SIGMA_PROBABILITY_ROW, seed) if c["better"]
-    ]
-    logit_worse = sum(any(r == "Sigma" for r, _ in c["better"]) for c in logit_vs_sigma)
-    faithful_cells = _cells(table_c, "Sigma (faithful)", seed)
-    improved = sum(
-        (
-            c["mean"]
-            > float(np.nanmean(table_c.metrics[c["operator"]]["Sigma"][c["metric"]]))
+    main_cells = _family_cells(main, "Sigma", seed)
+    b_cells = _family_cells(table_b, "Sigma", seed)
+    logit_worse = {
+        family: (
+            sum(any(r == "Sigma" for r, _ in c["better"]) for c in cells),
+            len(cells),
         )
-        == METRICS[c["metric"]][1]
-        for c in faithful_cells
-    )
+        for family, cells in _family_cells(table_b, SIGMA_PROBABILITY_ROW, seed).items()
+    }
+    faithful_cells = _family_cells(table_c, "Sigma (faithful)", seed)
+    improved = {
+        family: (
+            sum(
+                (
+                    c["mean"]
+                    > float(
+                        np.nanmean(table_c.metrics[c["operator"]]["Sigma"][c["metric"]])
+                    )
+                )
+                == METRICS[c["metric"]][1]
+                for c in cells
+            ),
+            len(cells),
+        )
+        for family, cells in faithful_cells.items()
+    }
     proba = planted["proba"]
     hits = {row: proba.hit_at_1(row, seed=seed).mean for row in proba.ranks}
     ranked_hits = sorted(hits, key=hits.get, reverse=True)
@@ -534,20 +600,22 @@ def headline_lines(
     target = proba.comparison.target_proba
     seconds = {m: main.median_seconds(m) for m in main.methods}
     faithful_passes = table_c.passes["Sigma (faithful)"][1]
-    better_counts = _count_better(main_cells)
-    worse_phrase = _phrase(_count_better(main_cells, "worse"), total)
-    ig_count = better_counts.get("IntegratedGradients", 0)
-    ig_text = (
-        "Sigma is significantly below IntegratedGradients on every removal metric "
-        "under both operators."
-        if ig_count == total
-        else f"IntegratedGradients is significantly better in {ig_count} of {total}."
+    ig_counts = {
+        family: (_count_better(cells).get("IntegratedGradients", 0), len(cells))
+        for family, cells in main_cells.items()
+    }
+    ig_text = "Cells where IntegratedGradients is significantly better: " + _by_family(
+        {family: f"{n} of {total} cells" for family, (n, total) in ig_counts.items()}
     )
-    unsigned_better = [
-        row
-        for row, n in better_counts.items()
-        if not main.signed.get(row, False) and 2 * n >= total
-    ]
+    unsigned_better = {
+        family: ", ".join(
+            row
+            for row, n in _count_better(cells).items()
+            if not main.signed.get(row, False) and 2 * n >= len(cells)
+        )
+        or "none"
+        for family, cells in main_cells.items()
+    }
     sigma_scores = proba.comparison.scores["Sigma"]
     eligible = proba.comparison.eligible
     flat = float(
@@ -561,21 +629,30 @@ def headline_lines(
     return [
         "**Where Sigma loses.**",
         "",
-        f"- Main table ({n_main} sentences, both operators, {total} metric cells): "
-        "rows significantly better than Sigma (paired bootstrap interval of the "
-        f"difference excludes 0): {_phrase(_count_better(main_cells), total)}. "
-        f"{ig_text}",
+        f"- Main table ({n_main} sentences, both operators; a cell is one metric "
+        "under one operator), per metric family: rows significantly better than "
+        "Sigma (paired bootstrap interval of the difference excludes 0): "
+        f"{_better_by_family(main_cells)}. {ig_text}.",
         f"- With Lime and KernelShap ({n_b} sentences): rows significantly better "
-        f"than Sigma: {_phrase(_count_better(b_cells), total)}.",
+        f"than Sigma: {_better_by_family(b_cells)}.",
         f"- The other Sigma setting, `{SIGMA_PROBABILITY_ROW}` (what this report "
         "called Sigma before the row became the default explainer's), is "
-        f"significantly worse than Sigma in {logit_worse} of {total} cells "
-        f"({n_b} sentences).",
+        "significantly worse than Sigma in these cells: "
+        + _by_family(
+            {
+                family: f"{n} of {total} cells"
+                for family, (n, total) in logit_worse.items()
+            }
+        )
+        + f" ({n_b} sentences).",
         f"- The faithful setting ({faithful_passes:.0f} forward+backward passes per "
-        f"sentence, {n_c} sentences only) has a better "
-        f"mean than the default setting in {improved} of {total} cells, but rows "
-        "significantly better than it remain: "
-        f"{_phrase(_count_better(faithful_cells), total) or 'none'}.",
+        f"sentence, {n_c} sentences only) has a better mean than the default "
+        "setting in these cells: "
+        + _by_family(
+            {family: f"{n} of {total} cells" for family, (n, total) in improved.items()}
+        )
+        + ", but rows significantly better than it remain: "
+        f"{_better_by_family(faithful_cells)}.",
         f"- Planted token: Sigma's hit@1 is {hits['Sigma']:.2f} (rank "
         f"{ranked_hits.index('Sigma') + 1} of {len(hits)} rows; "
         + ", ".join(f"{r} {hits[r]:.2f}" for r in ranked_hits[:4])
@@ -593,10 +670,14 @@ def headline_lines(
         "",
         "**Where Sigma wins.**",
         "",
-        f"- Main table: Sigma is significantly better than {worse_phrase}. "
-        "Unsigned rankings (Saliency, Random, the |score| rows) significantly "
-        "better than Sigma in at least half of the cells: "
-        f"{', '.join(unsigned_better) or 'none'}.",
+        "- Main table: rows significantly worse than Sigma: "
+        f"{_better_by_family(main_cells, 'worse')}. Unsigned rankings (Saliency, "
+        "Random, the |score| rows) significantly better than Sigma in at least "
+        f"half of a family's cells: {_by_family(unsigned_better)}.",
+        "- The representation-change family is home ground for Sigma: it "
+        "measures Sigma's own objective, ((z_c(x′) − z_c(x)) / r_c)², with "
+        "deletion or [MASK] instead of Gaussian noise; read a win there as "
+        "consistency with its objective, not as independent evidence.",
         f"- Cost: {seconds['Sigma']:.2f} s per sentence here, about "
         f"IntegratedGradients' {seconds['IntegratedGradients']:.2f} s "
         f"({main.passes['Sigma'][1]:.0f} vs {main.passes['IntegratedGradients'][1]:.0f}"
@@ -733,6 +814,18 @@ def compose_markdown(
         "curve areas by the trapezoid rule over x = k / n; LeRF - MoRF equals "
         "insertion area - deletion area by construction; LOO tau is Kendall's "
         "tau-b against the leave-one-out drop of p under the same operator",
+        "- metric families (`captum_sigma.evaluation.METRIC_FAMILIES`), all from "
+        "the same perturbed forward passes (one cache of the logits): **signed**, "
+        "the drop of p_c above; **distribution change** "
+        "(`captum_sigma.evaluation.dependence_metrics`), the total variation "
+        "½ Σ_j |p_j(x) − p_j(x′)| in place of the drop (unsigned; comprehensiveness "
+        "and deletion area higher is better, sufficiency and insertion area lower); "
+        "**representation change**, ((z_c(x′) − z_c(x)) / r_c)² with z_c the "
+        "logit of the predicted class and r_c its standard deviation over the "
+        "default data sample (same directions). The representation change is "
+        "Sigma's own objective (the default explainer explains z_c / r_c) "
+        "measured with deletion or [MASK] instead of Gaussian noise: home ground "
+        "for Sigma",
         "- statistics: mean over sentences with a 95 % percentile bootstrap "
         "interval (2000 resamples, numpy, seed 0); bold = best in its column and "
         "the paired bootstrap interval of its difference to the runner-up excludes "
@@ -767,7 +860,10 @@ def compose_markdown(
         "FeatureAblation's leave-one-out tau is about 1 by construction (it is a "
         "leave-one-out with the [PAD] baseline; not exactly 1 because the metric "
         "deletes or masks instead) and never competes for bold; `|name|`: a "
-        "signed method ranked by |score|.",
+        "signed method ranked by |score|. Metric families (x′: x with tokens "
+        "removed):",
+        "",
+        *family_legend(main_result),
         "",
         "#### Paired differences against IntegratedGradients (main table)",
         "",
@@ -783,7 +879,8 @@ def compose_markdown(
         "Row `Sigma` is `TextExplainer.default()`'s result (logit of the predicted "
         f"class / r); `{SIGMA_PROBABILITY_ROW}` explains its probability without "
         "r; `IntegratedGradients (logit)` explains the logit instead of the "
-        "probability (a diagnostic: the metrics still measure the probability).",
+        "probability (a diagnostic: the signed and distribution-change metrics "
+        "still measure the probability).",
         "",
         f"## Sigma's faithful setting: first {n_c} sentences",
         "",
@@ -824,9 +921,24 @@ def compose_markdown(
         "",
         "![Deletion and insertion curves, mask](comparison_figures/curves_mask.png)",
         "",
+        *(
+            [
+                "![Distribution change curves, delete]"
+                "(comparison_figures/curves_distribution_delete.png)",
+                "",
+                "![Distribution change curves, mask]"
+                "(comparison_figures/curves_distribution_mask.png)",
+                "",
+            ]
+            if "distribution" in main_result.families
+            else []
+        ),
         "Curves of the main table (first "
         f"{curve_n} sentences), resampled onto 101 points; bands: mean ± 1.96 "
-        "standard errors.",
+        "standard errors. Distribution change: the total variation between the "
+        "predictive distributions of the input and of the input with the top k "
+        "tokens deleted (deletion, higher is better) or with only them inserted "
+        "(insertion, lower is better).",
         "",
         "![Comprehensiveness vs cost](comparison_figures/faithfulness_vs_cost.png)",
         "",

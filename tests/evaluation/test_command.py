@@ -10,6 +10,7 @@ import pytest
 
 from captum_sigma.cli import main
 from captum_sigma.cli_checks import CliError, read_text_lines
+from captum_sigma.evaluation import METRIC_FAMILY_LABELS, METRICS
 from captum_sigma.evaluation.command import register_compare, run_compare
 from captum_sigma.text.data import read_texts
 
@@ -83,6 +84,8 @@ def test_compare_command_writes_its_files(model_dir, texts_file, tmp_path, capfd
     assert figures == [
         "agreement.png",
         "curves_delete.png",
+        "curves_distribution_delete.png",
+        "curves_distribution_mask.png",
         "curves_mask.png",
         "faithfulness_vs_cost.png",
     ]
@@ -90,8 +93,30 @@ def test_compare_command_writes_its_files(model_dir, texts_file, tmp_path, capfd
     assert "2 sentences" in markdown and "seed: 3" in markdown
     for method in ("Sigma", "IntegratedGradients", "FeatureAblation", "Random"):
         assert f"| {method} |" in markdown
+    for label, _ in METRICS.values():
+        assert label in markdown
+    assert "regularization_source: TextExplainer(model, tokenizer" in markdown
+    csv_text = (out / "comparison.csv").read_text()
+    for metric in METRICS:
+        assert f",{metric}," in csv_text
     captured = capfd.readouterr()
     assert "comparison.md" in captured.out
+    printed = captured.out.splitlines()
+    for operator in ("delete", "mask"):
+        for family in METRIC_FAMILY_LABELS.values():
+            (best,) = [
+                x for x in printed if x.startswith(f"best, {operator}, {family}: ")
+            ]
+            assert best.count(" (") >= 4  # every metric of the family: its best row
+    for family, cells in (
+        ("signed (drop of p_c)", 12),
+        ("distribution change", 8),
+        ("representation change (home ground for Sigma)", 8),
+    ):
+        assert any(
+            x.startswith(f"{family}, {cells} cells: significantly better than Sigma")
+            for x in printed
+        )
     assert "compare: 100%" in captured.err  # --progress: a bar although not a tty
     assert "Loading weights" not in captured.err
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from captum_sigma.evaluation import METRICS, ComparisonResult
+from captum_sigma.evaluation import METRIC_FAMILIES, METRICS, ComparisonResult
 from captum_sigma.evaluation.html_view import comparison_html
 from captum_sigma.evaluation.methods import SIGMA_PROBABILITY_ROW
 from captum_sigma.evaluation.planted import PlantedTokenResult
@@ -28,9 +28,15 @@ SIGNED = {"IntegratedGradients", "Lime", "KernelShap"}
 
 
 def synthetic(
-    methods: Sequence[str], n: int = 6, seed: int = 0, stochastic: Sequence[str] = ()
+    methods: Sequence[str],
+    n: int = 6,
+    seed: int = 0,
+    stochastic: Sequence[str] = (),
+    metrics: Sequence[str] = tuple(METRICS),
 ) -> ComparisonResult:
-    """A comparison of ``methods`` on ``n`` sentences with random numbers."""
+    """A comparison of ``methods`` on ``n`` sentences with random numbers
+    (``metrics``: those it was scored with; the signed ones alone for a result
+    scored before the unsigned families existed)."""
     rng = np.random.default_rng(seed)
     rows = []
     for method in methods:
@@ -53,7 +59,7 @@ def synthetic(
         stochastic={m: m in stochastic for m in methods},
         scores={row: rng.normal(size=(n, len(TOKENS))) for row in rows},
         metrics={
-            op: {row: {m: rng.random(n) for m in METRICS} for row in rows}
+            op: {row: {m: rng.random(n) for m in metrics} for row in rows}
             for op in OPERATORS
         },
         curves={
@@ -65,6 +71,19 @@ def synthetic(
         stability={m: SeedStability(rng.random(n), rng.random(n)) for m in stochastic},
         stability_indices=np.arange(n if stochastic else 0),
         convergence_delta={},
+        dependence_curves={
+            op: {
+                row: {
+                    f"{prefix}_{kind}": [curve[::-1] if kind == "deletion" else curve]
+                    * n
+                    for prefix in ("dist", "repr")
+                    for kind in ("deletion", "insertion")
+                }
+                for row in rows
+            }
+            for op in OPERATORS
+            if "dist_comprehensiveness" in metrics
+        },
         settings={
             "curve_n": n,
             "n_sentences": n,
@@ -144,6 +163,54 @@ def test_compose_markdown_is_generated_from_the_numbers(tables) -> None:
     assert "**Where Sigma loses.**" in text and "**Where Sigma wins.**" in text
     for row in raw["main"].rows:
         assert f"| {row.replace('|', chr(92) + '|')} |" in text
+    # both unsigned families next to the signed one, counted separately
+    (main_line,) = [
+        line for line in text.splitlines() if line.startswith("- Main table (")
+    ]
+    signed = main_line.index("signed (drop of p_c): ")
+    distribution = main_line.index("; distribution change: ")
+    representation = main_line.index(
+        "; representation change (home ground for Sigma): "
+    )
+    assert signed < distribution < representation
+    assert "of 12" in main_line[signed:distribution]  # 6 metrics x 2 operators
+    assert "of 8" in main_line[distribution:]  # 4 metrics x 2 operators
+    for family in ("signed (drop of p_c)", "distribution change"):
+        assert f"#### Main, operator `mask`: {family}" in text
+        assert f"Operator `delete`, {family}:" in text
+    assert "#### Main, operator `delete`: representation change (home ground" in text
+    for label, _ in METRICS.values():
+        assert label in text
+    assert "home ground for Sigma" in text and "Sigma's own objective" in text
+    assert "curves_distribution_mask.png" in text
+
+
+def test_results_scored_before_the_unsigned_families_still_report(tables) -> None:
+    """A result pickled with the signed metrics alone gives the signed tables."""
+    raw, table_b, table_c, planted = tables
+    signed = METRIC_FAMILIES["signed"]
+    old = {
+        name: synthetic(result.methods, n=len(result.texts), metrics=signed)
+        for name, result in raw.items()
+    }
+    assert old["main"].metric_names == list(signed)
+    assert old["main"].families == ["signed"]
+    text = compose_markdown(
+        old,
+        table_b,
+        table_c,
+        planted,
+        [],
+        stage_seconds=dict.fromkeys(("sigma", "main", "sampling"), 1.0) | {"main": 1},
+        lines_model=[],
+        total=1.0,
+        seed=0,
+        batch_size=1,
+        arguments="",
+    )
+    assert "#### Main, operator `delete`: signed (drop of p_c)" in text
+    assert "#### Main, operator `delete`: distribution change" not in text
+    assert "curves_distribution_delete.png" not in text
 
 
 def test_write_report_writes_every_file(tables, tmp_path) -> None:
@@ -172,7 +239,16 @@ def test_write_report_writes_every_file(tables, tmp_path) -> None:
         "comparison.html",
         "comparison_figures",
     }
-    assert len(list((out / "comparison_figures").glob("*.png"))) == 5
+    figures = sorted(p.name for p in (out / "comparison_figures").glob("*.png"))
+    assert figures == [
+        "agreement.png",
+        "curves_delete.png",
+        "curves_distribution_delete.png",
+        "curves_distribution_mask.png",
+        "curves_mask.png",
+        "faithfulness_vs_cost.png",
+        "planted.png",
+    ]
     csv_lines = (out / "comparison.csv").read_text().splitlines()
     assert any(line.startswith("planted,") for line in csv_lines)
     page = (out / "comparison.html").read_text()
