@@ -28,8 +28,10 @@ python3 benchmarks/bench_quality.py --targets logit layer3 pooled \
 python3 benchmarks/bench_rounding.py --device cuda --n 64 2>&1 | tee "$dest/gpu_bench_rounding.log" | tail -5
 python3 benchmarks/bench_dataset.py --device cuda --n 256 --batch-sizes 64 256 2>&1 \
   | tee "$dest/gpu_bench_dataset.log" | tail -8
-# issue 5's faithful rows on every sentence (longest part; run separately if short of time):
-#   python3 benchmarks/make_comparison_report.py --device cuda --faithful-n 304 --batch-size 64
+# the comparison report (issue 13) with the faithful setting and the curves on every test
+# sentence (longest part; run separately if short of time, stages cached in --cache):
+#   python3 benchmarks/make_comparison_report.py --device cuda --faithful-n 304 \
+#     --curve-n 304 --batch-size 64 --cache "$dest/comparison_cache"
 cp benchmarks/results/bench_dataset_cuda.json benchmarks/results/bench_speed_cuda.json \
   benchmarks/results/bench_speed_default_model_cuda.json benchmarks/results/bench_rounding_cuda.json \
   benchmarks/results/bench_quality_cuda.* "$dest"/ 2>/dev/null

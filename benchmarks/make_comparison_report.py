@@ -1,37 +1,35 @@
-"""Write benchmarks/results/comparison.md: Sigma against Captum's methods.
+"""Write benchmarks/results/comparison.md: is Sigma worth using?
 
 One command (CPU, one thread, offline)::
 
     python benchmarks/make_comparison_report.py
 
-It loads the packaged default sentiment model, draws a stratified sample of the
-held-out Rotten Tomatoes test split (label x length quartile, round-robin over the
-8 cells so that every prefix is stratified too) and runs, all with the predicted
-class as target:
+It loads the packaged default sentiment model and, all with the predicted class
+as target:
 
-1. main table: Sigma (default setting), IntegratedGradients, Saliency,
-   InputXGradient, DeepLift, FeatureAblation and Random on the first ``--n``
-   sentences, both removal operators (``--curve-n`` restricts the deletion /
-   insertion curves, their areas and LeRF - MoRF to a prefix; default: all);
-2. Lime and KernelShap (500 samples), and Sigma and IntegratedGradients
-   explaining the logit instead of the probability, on the first
-   ``--sampling-n`` sentences, tabled with every main method on the same
-   sentences;
+1. configuration study: every Sigma candidate of
+   :func:`captum_sigma.evaluation.study.study_configs` (what is explained x
+   ``rate`` x ``scale``) on ``--validation-n`` sentences of the *validation*
+   split, scored with both metric families; the criterion of
+   :mod:`captum_sigma.evaluation.study` (fixed before the test run) chooses one;
+2. test table: the explainer default ("Sigma"), the chosen candidate (when it is
+   not the default), Sigma on the self-normalised probability (the setting the
+   report scored before), IntegratedGradients (on the probability and on the
+   logit), Saliency, InputXGradient, DeepLift, FeatureAblation, Lime,
+   KernelShap (500 samples) and Random on ``--n`` sentences of the held-out
+   *test* split, both removal operators, both metric families (``--curve-n``:
+   deletion / insertion curves on a prefix);
 3. Sigma's faithful reference setting (5000 steps) on the first ``--faithful-n``
-   sentences, tabled with every other method on the same sentences;
-4. seed stability (seed 0 vs 1) of Sigma, Lime and KernelShap on the first
-   ``--stability-n`` sentences;
-5. the planted-token ground truth (Bastings et al. 2022): a tiny BERT trained
-   in-repo with "zeppelin" planted in half of the positive training sentences,
-   every method on ``--planted-n`` held-out sentences with the word planted.
+   test sentences;
+4. the planted-token ground truth (a tiny BERT trained in-repo with a planted
+   word) and the model randomisation sanity check (``--sanity-n`` sentences,
+   the top ``--sanity-layers`` layers and the head re-initialised).
 
-Outputs: comparison.md, comparison.csv (long format), comparison.html and
-comparison_figures/*.png in ``--out``. Intermediate results are cached (pickle)
-in ``--cache`` so that an interrupted run resumes; ``--fresh`` ignores the cache.
-
-This script only parses the arguments and runs the stages
-(:mod:`captum_sigma.evaluation.stages`); the report is written by
-:func:`captum_sigma.evaluation.report_text.write_report`.
+Sentences are drawn stratified (label x length quartile, round-robin), so every
+prefix is stratified too. Every stage is cached under what it depends on in
+``--cache`` (an interrupted run resumes; ``--fresh`` ignores the cache;
+``--stages`` computes only some stages, e.g. in two processes side by side).
+The report is written by :mod:`captum_sigma.evaluation.report_text`.
 """
 
 from __future__ import annotations
@@ -58,43 +56,67 @@ from captum_sigma.evaluation import (  # noqa: E402
     default_methods,
     evaluate_planted,
     planted_dataset,
+    score_comparison,
     train_planted_model,
 )
 from captum_sigma.evaluation.methods import SIGMA_PROBABILITY_ROW  # noqa: E402
 from captum_sigma.evaluation.planted import PLANTED_WORD, shortcut_rates  # noqa: E402
-from captum_sigma.evaluation.report_text import model_lines, write_report  # noqa: E402
+from captum_sigma.evaluation.report_text import (  # noqa: E402
+    model_lines,
+    verdict_block,
+    write_report,
+)
+from captum_sigma.evaluation.sanity import (  # noqa: E402
+    model_randomization_check,
+    run_model_randomization,
+)
 from captum_sigma.evaluation.stages import Stages, stratified_order  # noqa: E402
+from captum_sigma.evaluation.study import (  # noqa: E402
+    choose,
+    embedding_stds,
+    study_configs,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-#: The Sigma rows: the default explainer's (``TextExplainer.default()``: logit / r)
-#: and, named, the probability self-normalised; a stage of their own ("sigma"), so
-#: that they alone are recomputed when Sigma changes.
-SIGMA_METHODS = ["Sigma", SIGMA_PROBABILITY_ROW]
-OTHER_MAIN_METHODS = [
+README = Path(__file__).resolve().parents[1] / "README.md"
+OTHER_METHODS = (
     "IntegratedGradients",
     "Saliency",
     "InputXGradient",
     "DeepLift",
     "FeatureAblation",
     "Random",
-]
-MAIN_METHODS = SIGMA_METHODS + OTHER_MAIN_METHODS
-SAMPLING_METHODS = ["Lime", "KernelShap"]
-STAGE_NAMES = ("sigma", "main", "sampling", "logit", "faithful", "planted")
+)
+SAMPLING_METHODS = ("Lime", "KernelShap")
+STAGE_NAMES = (
+    "study",
+    "study-metrics",
+    "attributions",
+    "sigma-rows",
+    "logit-rows",
+    "chosen-rows",
+    "faithful",
+    "planted",
+    "sanity",
+    "test-metrics",
+    "test-metrics-b",
+)
 LOG = logging.getLogger("comparison_report")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=304, help="main-table sentences")
+    parser.add_argument("--n", type=int, default=304, help="test sentences")
+    parser.add_argument(
+        "--validation-n", type=int, default=64, help="study: validation sentences"
+    )
     parser.add_argument(
         "--curve-n",
         type=int,
-        default=None,
-        help="curve metrics on the first N main sentences (default: all)",
+        default=96,
+        help="deletion / insertion curves on the first N test sentences",
     )
-    parser.add_argument("--sampling-n", type=int, default=304)
-    parser.add_argument("--faithful-n", type=int, default=16)
+    parser.add_argument("--faithful-n", type=int, default=8)
     parser.add_argument(
         "--faithful-steps",
         type=int,
@@ -103,6 +125,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--stability-n", type=int, default=24)
     parser.add_argument("--planted-n", type=int, default=200)
+    parser.add_argument("--sanity-n", type=int, default=48)
+    parser.add_argument("--sanity-layers", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
@@ -124,7 +148,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_planted(args: argparse.Namespace, tokenizer: Any) -> Any:
+def sentences(
+    split: str, n: int, tokenizer: Any, seed: int
+) -> tuple[list[str], list[int]]:
+    """The first ``n`` sentences of the split's stratified order, and labels."""
+    from captum_sigma.text.default_model import rotten_tomatoes_split
+
+    data = rotten_tomatoes_split(split)
+    texts, labels = [t for t, _ in data], [y for _, y in data]
+    lengths = np.array([len(tokenizer(t)["input_ids"]) for t in texts])
+    order = stratified_order(texts, labels, lengths, n, seed)
+    return [texts[i] for i in order], [labels[i] for i in order]
+
+
+def run_planted(args: argparse.Namespace, tokenizer: Any, methods: dict) -> Any:
     from captum_sigma.text.default_model import rotten_tomatoes_split
 
     train = rotten_tomatoes_split("train")
@@ -136,20 +173,54 @@ def run_planted(args: argparse.Namespace, tokenizer: Any) -> Any:
     test = rotten_tomatoes_split("test")[: args.planted_n]
     test_texts, test_labels = [t for t, _ in test], [y for _, y in test]
     rates = shortcut_rates(model, tokenizer, test_texts, test_labels, seed=args.seed)
-    results = {}
-    for output in ("proba", "logit"):
-        results[output] = evaluate_planted(
-            model,
-            tokenizer,
-            test_texts,
-            MAIN_METHODS + SAMPLING_METHODS,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            output=output,
-            device=args.device,
-        )
-        results[output].shortcut.update(rates)
-    return results
+    result = evaluate_planted(
+        model,
+        tokenizer,
+        test_texts,
+        methods,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    result.shortcut.update(rates)
+    return {"proba": result}
+
+
+def run_sanity(
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    specs: dict,
+    trained: Any,
+    args: argparse.Namespace,
+) -> tuple[Any, Any]:
+    """The randomisation check, and its noise floor for the stochastic methods.
+
+    The floor: the same check between the trained model's runs with seed and
+    seed + 1 (a stochastic method cannot correlate better with itself).
+    """
+    _, check = run_model_randomization(
+        model,
+        tokenizer,
+        texts,
+        specs,
+        trained,
+        n_layers=args.sanity_layers,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    stochastic = {name: spec for name, spec in specs.items() if spec.stochastic}
+    second = compare(
+        model,
+        tokenizer,
+        texts,
+        stochastic,
+        target=trained.target,
+        operators=(),
+        stability_n=0,
+        seed=args.seed + 1,
+        batch_size=args.batch_size,
+    )
+    return check, model_randomization_check(trained, second)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,147 +235,244 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name in ("captum", "transformers"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from captum_sigma.text.default_model import (
-        load_default_model,
-        rotten_tomatoes_split,
-    )
+    from captum_sigma.text.default_model import load_default_model
 
     start = time.perf_counter()
     model, tokenizer = load_default_model()
-    model.to(args.device)
+    model.to(args.device).eval()
     lines_model, digest = model_lines()
     stages = Stages(args.cache, digest, args.fresh, only)
-    test = rotten_tomatoes_split("test")
-    texts_all, labels_all = [t for t, _ in test], [y for _, y in test]
-    lengths = np.array([len(tokenizer(t)["input_ids"]) for t in texts_all])
-    order = stratified_order(texts_all, labels_all, lengths, args.n, args.seed)
-    texts = [texts_all[i] for i in order]
-    labels = [labels_all[i] for i in order]
-    common = {"seed": args.seed, "batch_size": args.batch_size, "device": args.device}
-    # What each stage's cached result depends on (the texts are prefixes of one
-    # stratified order, so a prefix depends on the seed and its length only).
-    sigma_default = repr(SigmaOptions())
-    n_sampling = min(args.sampling_n, args.n)
-    n_faithful = min(args.faithful_n, n_sampling)
+    seed, batch_size = args.seed, args.batch_size
+    common = {"seed": seed, "batch_size": batch_size}
     shared = dict(common, max_length=128)
-    if args.device == "cpu":  # keys of CPU runs predate the option
-        del shared["device"]
+    if args.device != "cpu":  # keys of CPU runs carry no device
+        shared["device"] = args.device
 
-    sigma_result = stages.run(
-        "sigma",
-        dict(shared, n=args.n, curve_n=args.curve_n, stability_n=args.stability_n)
-        | dict(sigma=sigma_default, rows=tuple(SIGMA_METHODS)),
+    # 1. the configuration study's attributions, on validation sentences only
+    val_texts, val_labels = sentences("validation", args.validation_n, tokenizer, seed)
+    configs = study_configs(*embedding_stds(model, tokenizer, val_texts))
+    study_depends = dict(
+        shared,
+        split="validation",
+        n=args.validation_n,
+        rows=tuple(c.name for c in configs),
+        output="proba",
+        stability_n=0,
+    )
+    study = stages.run(
+        "study",
+        study_depends,
         lambda: compare(
             model,
             tokenizer,
-            texts,
-            SIGMA_METHODS,
-            labels=labels,
-            curve_n=args.curve_n,
+            val_texts,
+            {c.name: c.spec() for c in configs},
+            labels=val_labels,
+            operators=(),
+            stability_n=0,
+            **common,
+        ),
+    )
+
+    # 2. the test sentences: every attribution that does not depend on the choice
+    texts, labels = sentences("test", args.n, tokenizer, seed)
+    test = dict(shared, split="test", n=args.n)
+
+    def attributions(name, rows, output="proba", stability_n=0, specs=None, extra=None):
+        depends = dict(test, rows=tuple(rows), output=output, stability_n=stability_n)
+        depends.update(extra or {})
+        value = stages.run(
+            name,
+            depends,
+            lambda: compare(
+                model,
+                tokenizer,
+                texts,
+                list(rows) if specs is None else specs,
+                labels=labels,
+                operators=(),
+                output=output,
+                stability_n=stability_n,
+                **common,
+            ),
+        )
+        return value, depends
+
+    sigma_rows = ("Sigma", SIGMA_PROBABILITY_ROW)
+    logit_specs = {
+        f"{name} (logit)": spec
+        for name, spec in default_methods(["IntegratedGradients"]).items()
+    }
+    parts = [
+        attributions("attributions", OTHER_METHODS),
+        attributions("attributions", SAMPLING_METHODS, stability_n=args.stability_n),
+        attributions(
+            "sigma-rows",
+            sigma_rows,
             stability_n=args.stability_n,
-            **common,
+            extra={"sigma": repr(SigmaOptions())},
         ),
-    )
-    others = stages.run(
-        "main",
-        dict(shared, n=args.n, curve_n=args.curve_n, rows=tuple(OTHER_MAIN_METHODS)),
-        lambda: compare(
-            model,
-            tokenizer,
-            texts,
-            OTHER_MAIN_METHODS,
-            labels=labels,
-            curve_n=args.curve_n,
-            stability_n=0,
-            **common,
+        attributions(
+            "logit-rows", ("IntegratedGradients",), "logit", specs=logit_specs
         ),
-    )
-    main_result = (
-        None if None in (sigma_result, others) else sigma_result.combine(others)
-    )
-    sampling = stages.run(
-        "sampling",
-        dict(shared, n=n_sampling, stability_n=min(args.stability_n, n_sampling)),
-        lambda: compare(
-            model,
-            tokenizer,
-            texts[:n_sampling],
-            SAMPLING_METHODS,
-            labels=labels[:n_sampling],
-            stability_n=min(args.stability_n, n_sampling),
-            **common,
-        ),
-    )
-    logit_specs = default_methods(["IntegratedGradients"])
-    logit = stages.run(
-        "logit",
-        dict(shared, n=n_sampling, rows=("IntegratedGradients",)),
-        lambda: compare(
-            model,
-            tokenizer,
-            texts[:n_sampling],
-            {f"{name} (logit)": spec for name, spec in logit_specs.items()},
-            labels=labels[:n_sampling],
-            output="logit",
-            stability_n=0,
-            **common,
-        ),
+    ]
+    n_faithful = min(args.faithful_n, args.n)
+    faithful_options = dataclasses.replace(
+        FAITHFUL_SIGMA_SETTINGS["Sigma (faithful)"], n_steps=args.faithful_steps
     )
     faithful = stages.run(
         "faithful",
-        dict(shared, n=n_faithful, steps=args.faithful_steps),
+        dict(shared, n=n_faithful, options=repr(faithful_options)),
         lambda: compare(
             model,
             tokenizer,
             texts[:n_faithful],
             ["Sigma (faithful)"],
             labels=labels[:n_faithful],
-            sigma_settings={
-                "Sigma (faithful)": dataclasses.replace(
-                    FAITHFUL_SIGMA_SETTINGS["Sigma (faithful)"],
-                    n_steps=args.faithful_steps,
-                )
-            },
+            operators=(),
+            sigma_settings={"Sigma (faithful)": faithful_options},
             stability_n=0,
-            seed=args.seed,
-            device=args.device,
-            # CPU: length-sorted pairs, little padding for 5000 steps each; a GPU
-            # takes the usual batches
-            batch_size=2 if args.device == "cpu" else args.batch_size,
+            seed=seed,
+            # CPU: length-sorted pairs, little padding for 5000 steps each
+            batch_size=2 if args.device == "cpu" else batch_size,
         ),
     )
+    planted_methods = {
+        **default_methods(list(sigma_rows)),
+        **default_methods(list(OTHER_METHODS + SAMPLING_METHODS)),
+    }
     planted = stages.run(
         "planted",
-        dict(shared, n=args.planted_n, sigma=sigma_default),
-        lambda: run_planted(args, tokenizer),
+        dict(
+            shared,
+            n=args.planted_n,
+            rows=tuple(planted_methods),
+            sigma=repr(SigmaOptions()),
+        ),
+        lambda: run_planted(args, tokenizer, planted_methods),
     )
-    if stages.missing:
-        LOG.info(
-            "not writing the report: stage(s) %s are neither cached nor selected",
-            ", ".join(stages.missing),
-        )
-        return 0
 
-    table_b = main_result.select(range(n_sampling)).combine(sampling).combine(logit)
-    table_c = table_b.select(range(n_faithful)).combine(faithful)
-    raw = {
-        "main": main_result,
-        "sampling": sampling,
-        "logit": logit,
-        "faithful": faithful,
+    # 3. the study's choice, then what depends on it
+    study_scored = (
+        None
+        if study is None
+        else stages.run(
+            "study-metrics",
+            dict(study_depends, curve_n=0),
+            lambda: score_comparison(study, model, tokenizer, curve_n=0),
+        )
+    )
+    if study_scored is None:
+        return _missing(stages)
+    choice = choose(study_scored.metrics, configs)
+    LOG.info("study: chose %s", choice.chosen.name)
+    if not choice.chosen.is_default():
+        chosen = choice.chosen
+        parts.append(
+            attributions(
+                "chosen-rows",
+                (chosen.name,),
+                stability_n=args.stability_n,
+                specs={chosen.name: chosen.spec()},
+            )
+        )
+    if None in [part for part, _ in parts]:
+        return _missing(stages)
+    table = parts[0][0]
+    for part, _ in parts[1:]:
+        table = table.combine(part)
+    n_sanity = min(args.sanity_n, args.n)
+    sanity_specs = {
+        **default_methods(list(OTHER_METHODS + SAMPLING_METHODS)),
+        **default_methods(["Sigma"]),
     }
-    write_report(
+    if not choice.chosen.is_default():
+        sanity_specs[choice.chosen.name] = choice.chosen.spec()
+    sanity = stages.run(
+        "sanity",
+        dict(
+            shared,
+            n=n_sanity,
+            layers=args.sanity_layers,
+            rows=tuple(sanity_specs),
+            sigma=repr(SigmaOptions()),
+        ),
+        lambda: run_sanity(
+            model,
+            tokenizer,
+            texts[:n_sanity],
+            sanity_specs,
+            table.select(range(n_sanity)),
+            args,
+        ),
+    )
+    # every metric of every row, in two halves of similar cost (two processes
+    # with --stages test-metrics and --stages test-metrics-b)
+    halves = _halves(table)
+    scored_halves = [
+        stages.run(
+            name,
+            dict(
+                test,
+                parts=repr([d for _, d in parts]),
+                curve_n=args.curve_n,
+                methods=tuple(half),
+            ),
+            lambda half=half: score_comparison(
+                table.methods_subset(half), model, tokenizer, curve_n=args.curve_n
+            ),
+        )
+        for name, half in zip(("test-metrics", "test-metrics-b"), halves)
+    ]
+    if stages.missing:
+        return _missing(stages)
+    scored = scored_halves[0].combine(scored_halves[1]).methods_subset(table.methods)
+    faithful_scored = score_comparison(faithful, model, tokenizer, curve_n=n_faithful)
+    faithful_table = scored.select(range(n_faithful)).combine(faithful_scored)
+    path = write_report(
         args.out,
-        raw,
-        table_b,
-        table_c,
+        {"main": scored, "faithful": faithful, "study": study_scored},
+        scored,
+        faithful_table,
         planted,
+        study=(choice, configs),
+        sanity=sanity,
         stages=stages,
         lines_model=lines_model,
         start=start,
-        seed=args.seed,
-        batch_size=args.batch_size,
+        seed=seed,
+        batch_size=batch_size,
         arguments=_result_arguments(args),
+    )
+    if args.out == RESULTS:  # the README carries the published report's verdict
+        copy_verdict(path, README)
+    return 0
+
+
+def copy_verdict(report: Path, readme: Path) -> None:
+    """Replaces the README's verdict block by the report's (same markers)."""
+    block = verdict_block(report.read_text(encoding="utf-8"))
+    text = readme.read_text(encoding="utf-8")
+    old = verdict_block(text)
+    readme.write_text(text.replace(old, block), encoding="utf-8")
+    LOG.info("copied the verdict into %s", readme)
+
+
+def _halves(table: Any) -> tuple[list[str], list[str]]:
+    """The methods in two groups of about as many table rows (metric cost)."""
+    halves: tuple[list[str], list[str]] = ([], [])
+    weight = [0, 0]
+    for method in sorted(table.methods, key=lambda m: -1 - table.signed[m]):
+        lighter = int(weight[1] < weight[0])
+        halves[lighter].append(method)
+        weight[lighter] += 1 + table.signed[method]
+    return halves
+
+
+def _missing(stages: Stages) -> int:
+    LOG.info(
+        "not writing the report: stage(s) %s are neither cached nor selected",
+        ", ".join(stages.missing),
     )
     return 0
 

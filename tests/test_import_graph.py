@@ -17,7 +17,14 @@ ALLOWED = {
     "regularization": {"attr", "engine"},
     "visualization": set(),
     "text": {"attr", "engine", "regularization", "visualization"},
-    "evaluation": {"text", "attr", "engine", "visualization", "cli_checks"},
+    "evaluation": {
+        "text",
+        "attr",
+        "engine",
+        "regularization",
+        "visualization",
+        "cli_checks",
+    },
     "jobs": {"text", "attr", "engine", "regularization", "visualization"},
     "cli_checks": {"text", "attr", "engine", "regularization", "visualization", "jobs"},
     "cli": {

@@ -5,8 +5,9 @@ r"""The full comparison report: its markdown prose, tables, figures, CSV and pag
 :func:`write_report`, which writes ``comparison.md``, ``comparison.csv``,
 ``comparison.html`` and ``comparison_figures/*.png``. :func:`compose_markdown`
 builds the markdown alone (every statement in it generated from the numbers), from
-its sections: :func:`headline_lines` (where Sigma loses and wins),
-:func:`summary_table`, :func:`sigma_row_summary`, :func:`budget_lines`,
+its sections: the verdict (:mod:`~captum_sigma.evaluation.report_verdict`, also
+the study, adoption and model-randomisation sections), :func:`headline_lines`
+(where Sigma loses and wins), :func:`summary_table`, :func:`sigma_row_summary`,
 :func:`paired_lines`, :func:`cost_lines`, :func:`planted_section` and the setup
 lines :func:`machine_lines` and :func:`model_lines`. Definitions of the metrics:
 ``docs/evaluation.md``.
@@ -53,11 +54,21 @@ from captum_sigma.evaluation.report import (
     stability_table,
     write_csv,
 )
+from captum_sigma.evaluation.report_verdict import (
+    adoption_lines,
+    sanity_section,
+    study_section,
+    verdict_lines,
+)
+from captum_sigma.evaluation.sanity import SanityResult
 from captum_sigma.evaluation.stages import Stages
 from captum_sigma.evaluation.stats import Interval
+from captum_sigma.evaluation.study import StudyChoice
+from captum_sigma.evaluation.verdict import plot_verdict, verdict_table
 
 __all__ = [
-    "budget_lines",
+    "VERDICT_END",
+    "VERDICT_START",
     "compose_markdown",
     "cost_lines",
     "headline_lines",
@@ -67,10 +78,14 @@ __all__ = [
     "planted_section",
     "sigma_row_summary",
     "summary_table",
+    "verdict_block",
     "write_report",
 ]
 
 LOG = logging.getLogger(__name__)
+#: Markers around the generated verdict (the README carries the same block).
+VERDICT_START = "<!-- verdict:start -->"
+VERDICT_END = "<!-- verdict:end -->"
 
 
 def machine_lines() -> list[str]:
@@ -177,13 +192,10 @@ def planted_section(
     Returns:
         The markdown lines and the CSV records (table ``planted``).
     """
-    header = [
-        "Method",
-        "hit@1 ↑ (probability)",
-        "mean rank ↓ (probability)",
-        "hit@1 ↑ (logit)",
-        "mean rank ↓ (logit)",
-    ]
+    header = ["Method"]
+    for output in results:
+        name = "probability" if output == "proba" else output
+        header += [f"hit@1 ↑ ({name})", f"mean rank ↓ ({name})"]
     cells = []
     records = []
     planted = results["proba"]
@@ -231,11 +243,12 @@ def _planted_record(output: str, row: str, metric: str, interval: Interval) -> d
 
 def write_report(
     out: Path,
-    raw: dict[str, ComparisonResult],
-    table_b: ComparisonResult,
-    table_c: ComparisonResult,
+    main: ComparisonResult,
+    faithful_table: ComparisonResult,
     planted: dict[str, PlantedTokenResult],
     *,
+    study: tuple[StudyChoice, ComparisonResult],
+    sanity: tuple[SanityResult, SanityResult | None],
     stages: Stages,
     lines_model: list[str],
     start: float,
@@ -247,12 +260,11 @@ def write_report(
 
     Args:
         out: Output folder (created if needed).
-        raw: The stages' results: ``"main"`` (every main method), ``"sampling"``
-            (Lime, KernelShap), ``"logit"`` and ``"faithful"``.
-        table_b: The main methods on the sampling sentences, with the sampling and
-            logit rows.
-        table_c: ``table_b`` on the faithful sentences, with the faithful row.
-        planted: Per explained output, the planted-token evaluation.
+        main: The scored test table (every method, both families).
+        faithful_table: ``main`` on the faithful sentences, with the faithful row.
+        planted: ``{"proba": ...}``, the planted-token evaluation.
+        study: The study's choice and its scored validation comparison.
+        sanity: The model randomisation check and its seed floor.
         stages: The stage cache (its seconds and which stages ran now).
         lines_model: The setup lines of :func:`model_lines`.
         start: ``time.perf_counter()`` at the start of the run.
@@ -263,22 +275,23 @@ def write_report(
     Returns:
         The path of ``comparison.md``.
     """
-    main_result = raw["main"]
     figures = out / "comparison_figures"
     figures.mkdir(parents=True, exist_ok=True)
-    plot_curves(main_result, "delete", figures / "curves_delete.png")
-    plot_curves(main_result, "mask", figures / "curves_mask.png")
-    if "distribution" in main_result.families:
+    plot_curves(main, "delete", figures / "curves_delete.png")
+    plot_curves(main, "mask", figures / "curves_mask.png")
+    if "distribution" in main.families:
         for operator in ("delete", "mask"):
             path = figures / f"curves_distribution_{operator}.png"
-            plot_curves(main_result, operator, path, family="distribution")
-    plot_faithfulness_vs_cost(table_b, figures / "faithfulness_vs_cost.png", "delete")
-    plot_agreement(table_b, figures / "agreement.png")
+            plot_curves(main, operator, path, family="distribution")
+    plot_faithfulness_vs_cost(main, figures / "faithfulness_vs_cost.png", "delete")
+    plot_agreement(main, figures / "agreement.png")
     plot_planted(planted["proba"], figures / "planted.png")
-    n_html = min(6, len(table_c.texts))
+    _, records_by_family = verdict_table(main, "Sigma", main.families, seed=seed)
+    plot_verdict(records_by_family, "Sigma", figures / "verdict.png")
+    n_html = min(6, len(faithful_table.texts))
     (out / "comparison.html").write_text(
         comparison_html(
-            table_c,
+            faithful_table,
             list(range(n_html)),
             class_names=["negative", "positive"],
             title="Sigma and Captum's methods on held-out Rotten Tomatoes sentences",
@@ -286,22 +299,20 @@ def write_report(
         encoding="utf-8",
     )
 
-    records = []
-    for name, result in (("main", main_result), ("lime_kshap", table_b)):
-        for record in csv_records(result, seed=seed):
-            records.append({**record, "table": f"{name}:{record['table']}"})
-    for operator in table_c.operators:
-        for record in metric_table(table_c, operator, seed=seed)[2]:
+    records = [
+        {**record, "table": f"test:{record['table']}"}
+        for record in csv_records(main, seed=seed)
+    ]
+    for operator in faithful_table.operators:
+        for record in metric_table(faithful_table, operator, seed=seed)[2]:
             records.append({**record, "table": f"faithful:{record['table']}"})
-    for record in cost_table(table_c)[2]:
+    for record in cost_table(faithful_table)[2]:
         if record["row"] == "Sigma (faithful)":
             records.append({**record, "table": "faithful:cost"})
-    for name, result in (("main", main_result), ("lime_kshap", table_b)):
-        for operator in result.operators:
-            rows = ["Sigma", "Lime", "KernelShap", SIGMA_PROBABILITY_ROW]
-            rows = [r for r in rows if r in result.rows]
-            for record in paired_table(result, operator, rows, seed=seed)[2]:
-                records.append({**record, "table": f"{name}:{record['table']}"})
+    for operator in main.operators:
+        rows = [r for r in _sigma_rows(main) + ["Lime", "KernelShap"] if r in main.rows]
+        for record in paired_table(main, operator, rows, seed=seed)[2]:
+            records.append({**record, "table": f"test:{record['table']}"})
     planted_lines, planted_records = planted_section(planted, seed)
     records += planted_records
     write_csv(records, out / "comparison.csv")
@@ -310,11 +321,12 @@ def write_report(
     computed_now = sum(stages.seconds[k] for k in stages.computed)
     total = sum(stages.seconds.values()) + time.perf_counter() - start - computed_now
     text = compose_markdown(
-        raw,
-        table_b,
-        table_c,
+        main,
+        faithful_table,
         planted,
         planted_lines,
+        study=study,
+        sanity=sanity,
         stage_seconds=stages.seconds,
         lines_model=lines_model,
         total=total,
@@ -326,6 +338,17 @@ def write_report(
     path.write_text(text, encoding="utf-8")
     LOG.info("wrote %s (total %.0f s)", path, total)
     return path
+
+
+def _sigma_rows(result: ComparisonResult) -> list[str]:
+    """The Sigma rows of a result (the default first)."""
+    return [m for m in result.methods if m.startswith("Sigma")]
+
+
+def verdict_block(text: str) -> str:
+    """The generated verdict of a ``comparison.md`` (between its markers)."""
+    start, end = text.index(VERDICT_START), text.index(VERDICT_END)
+    return text[start : end + len(VERDICT_END)]
 
 
 def paired_lines(result: ComparisonResult, rows: list[str], seed: int) -> list[str]:
@@ -375,76 +398,6 @@ def cost_lines(results: list[ComparisonResult]) -> list[str]:
                 n = result.settings["n_sentences"]
                 cells.append(line[:-1] + [f"{line[-1]}; {n} sentences".lstrip("; ")])
     return [markdown_table(header, cells)]
-
-
-def budget_lines(
-    raw: dict[str, ComparisonResult], n_main: int, total: float, main_s: float
-) -> list[str]:
-    """The budget paragraph, from the costs measured in this run.
-
-    Args:
-        raw: The stages' results (``"main"``, ``"sampling"``, ``"faithful"``).
-        n_main: Sentences of the main table.
-        total: Wall time of the run in seconds.
-        main_s: Seconds the main stage took.
-
-    Returns:
-        The paragraph, as a one-element list.
-    """
-    main, sampling, faithful = raw["main"], raw["sampling"], raw["faithful"]
-    median = {m: main.median_seconds(m) for m in main.methods}
-    median.update({m: sampling.median_seconds(m) for m in sampling.methods})
-    per_metric = sampling.settings["metrics_seconds"] / (
-        len(sampling.rows) * len(sampling.operators) * len(sampling.texts)
-    )
-    n_rows = len(main.rows) + len(sampling.rows)
-    attribution = sum(median.values())
-    full = n_main * (attribution + n_rows * len(main.operators) * per_metric)
-    faithful_s = faithful.median_seconds("Sigma (faithful)")
-    curve_n = main.settings["curve_n"]
-    curve_note = (
-        f" (curve metrics on the first {curve_n} only)" if curve_n < n_main else ""
-    )
-    return [
-        "The brief asked for at most about 40 minutes on this CPU with one thread "
-        "and at least 300 sentences for the main table. Measured in this run "
-        "(median seconds per sentence): "
-        + ", ".join(f"{m} {v:.2f}" for m, v in median.items())
-        + f"; the removal metrics with their per-token curves cost {per_metric:.2f} "
-        "s per table row, operator and sentence (~2n distinct forward passes, n = "
-        "eligible tokens). Every method and every metric on "
-        f"{n_main} sentences would take about {full / 3600:.1f} h, and the "
-        f"faithful setting {faithful_s:.0f} s per sentence "
-        f"({n_main * faithful_s / 3600:.1f} h for {n_main}). Sigma and "
-        "IntegratedGradients alone take "
-        f"{n_main * (median['Sigma'] + median['IntegratedGradients']) / 60:.0f} min "
-        f"on {n_main} sentences; the whole main table (7 methods, "
-        f"{len(main.rows)} rows x {len(main.operators)} operators of metrics) took "
-        f"{main_s / 60:.0f} min. The 40-minute budget is therefore not reachable "
-        "with 300 sentences and every method: this run keeps every main-table "
-        f"sentence for the main methods and all their metrics{curve_note}, runs "
-        f"{_prefix_note(len(sampling.texts), len(faithful.texts), n_main)} and "
-        f"took {total / 60:.0f} min of one CPU thread (over the budget; "
-        "`--stages` splits the stages over processes). `--sampling-n` and "
-        "`--faithful-n` set the prefixes; `--n` and `--curve-n` shrink the main "
-        "table.",
-    ]
-
-
-def _prefix_note(n_sampling: int, n_faithful: int, n_main: int) -> str:
-    """Which methods ran on which part of the main sentences."""
-    sampling = (
-        f"Lime / KernelShap on all {n_main} sentences"
-        if n_sampling >= n_main
-        else f"Lime / KernelShap on the first {n_sampling} (stratified prefix)"
-    )
-    faithful = (
-        f"the faithful setting on all {n_main}"
-        if n_faithful >= n_main
-        else f"the faithful setting on the first {n_faithful} only (stratified "
-        "prefix; a GPU run can take all)"
-    )
-    return f"{sampling}, {faithful},"
 
 
 def _cells(
@@ -543,41 +496,55 @@ def summary_table(result: ComparisonResult, seed: int) -> list[str]:
 
 def headline_lines(
     main: ComparisonResult,
-    table_b: ComparisonResult,
-    table_c: ComparisonResult,
+    faithful_table: ComparisonResult,
     planted: dict[str, PlantedTokenResult],
     seed: int,
 ) -> list[str]:
     """Plain statements generated from the numbers: where Sigma loses and wins.
 
     Args:
-        main: The main table.
-        table_b: The table with Lime, KernelShap and the other Sigma setting.
-        table_c: The table with the faithful setting.
-        planted: Per explained output, the planted-token evaluation.
+        main: The test table (every method).
+        faithful_table: ``main`` on the faithful sentences, with the faithful row.
+        planted: ``{"proba": ...}``, the planted-token evaluation.
         seed: Bootstrap seed.
 
     Returns:
         Markdown lines.
     """
-    n_main, n_b, n_c = len(main.texts), len(table_b.texts), len(table_c.texts)
+    n_main, n_c = len(main.texts), len(faithful_table.texts)
     main_cells = _family_cells(main, "Sigma", seed)
-    b_cells = _family_cells(table_b, "Sigma", seed)
-    logit_worse = {
-        family: (
-            sum(any(r == "Sigma" for r, _ in c["better"]) for c in cells),
-            len(cells),
+    lines_other_setting = []
+    if SIGMA_PROBABILITY_ROW in main.rows:
+        worse = {
+            family: (
+                sum(any(r == "Sigma" for r, _ in c["better"]) for c in cells),
+                len(cells),
+            )
+            for family, cells in _family_cells(
+                main, SIGMA_PROBABILITY_ROW, seed
+            ).items()
+        }
+        lines_other_setting.append(
+            f"- The setting this report scored as Sigma before, `"
+            f"{SIGMA_PROBABILITY_ROW}`, is significantly worse than Sigma in: "
+            + _by_family(
+                {
+                    family: f"{n} of {total} cells"
+                    for family, (n, total) in worse.items()
+                }
+            )
+            + "."
         )
-        for family, cells in _family_cells(table_b, SIGMA_PROBABILITY_ROW, seed).items()
-    }
-    faithful_cells = _family_cells(table_c, "Sigma (faithful)", seed)
+    faithful_cells = _family_cells(faithful_table, "Sigma (faithful)", seed)
     improved = {
         family: (
             sum(
                 (
                     c["mean"]
                     > float(
-                        np.nanmean(table_c.metrics[c["operator"]]["Sigma"][c["metric"]])
+                        np.nanmean(
+                            faithful_table.metrics[c["operator"]]["Sigma"][c["metric"]]
+                        )
                     )
                 )
                 == METRICS[c["metric"]][1]
@@ -592,21 +559,14 @@ def headline_lines(
     ranked_hits = sorted(hits, key=hits.get, reverse=True)
     stability = {
         m: (
-            float(np.nanmean(table_b.stability_values(m, "seed_tau"))),
-            float(np.nanmean(table_b.stability_values(m, "seed_top3"))),
+            float(np.nanmean(main.stability_values(m, "seed_tau"))),
+            float(np.nanmean(main.stability_values(m, "seed_top3"))),
         )
-        for m in table_b.stability
+        for m in main.stability
     }
     target = proba.comparison.target_proba
     seconds = {m: main.median_seconds(m) for m in main.methods}
-    faithful_passes = table_c.passes["Sigma (faithful)"][1]
-    ig_counts = {
-        family: (_count_better(cells).get("IntegratedGradients", 0), len(cells))
-        for family, cells in main_cells.items()
-    }
-    ig_text = "Cells where IntegratedGradients is significantly better: " + _by_family(
-        {family: f"{n} of {total} cells" for family, (n, total) in ig_counts.items()}
-    )
+    faithful_passes = faithful_table.passes["Sigma (faithful)"][1]
     unsigned_better = {
         family: ", ".join(
             row
@@ -616,51 +576,38 @@ def headline_lines(
         or "none"
         for family, cells in main_cells.items()
     }
-    sigma_scores = proba.comparison.scores["Sigma"]
-    eligible = proba.comparison.eligible
-    flat = float(
-        np.mean(
-            [
-                np.ptp(row[mask]) < 0.01 * np.mean(row[mask])
-                for row, mask in zip(sigma_scores, eligible)
-            ]
-        )
-    )
+    flat = {
+        row: _flat_fraction(proba.comparison, row)
+        for row in ("Sigma", SIGMA_PROBABILITY_ROW)
+        if row in proba.comparison.scores
+    }
+    sampling = [m for m in ("Lime", "KernelShap") if m in seconds]
     return [
         "**Where Sigma loses.**",
         "",
-        f"- Main table ({n_main} sentences, both operators; a cell is one metric "
+        f"- Test table ({n_main} sentences, both operators; a cell is one metric "
         "under one operator), per metric family: rows significantly better than "
         "Sigma (paired bootstrap interval of the difference excludes 0): "
-        f"{_better_by_family(main_cells)}. {ig_text}.",
-        f"- With Lime and KernelShap ({n_b} sentences): rows significantly better "
-        f"than Sigma: {_better_by_family(b_cells)}.",
-        f"- The other Sigma setting, `{SIGMA_PROBABILITY_ROW}` (what this report "
-        "called Sigma before the row became the default explainer's), is "
-        "significantly worse than Sigma in these cells: "
-        + _by_family(
-            {
-                family: f"{n} of {total} cells"
-                for family, (n, total) in logit_worse.items()
-            }
-        )
-        + f" ({n_b} sentences).",
+        f"{_better_by_family(main_cells)}.",
+        *lines_other_setting,
         f"- The faithful setting ({faithful_passes:.0f} forward+backward passes per "
         f"sentence, {n_c} sentences only) has a better mean than the default "
         "setting in these cells: "
         + _by_family(
             {family: f"{n} of {total} cells" for family, (n, total) in improved.items()}
         )
-        + ", but rows significantly better than it remain: "
+        + "; rows significantly better than it remain: "
         f"{_better_by_family(faithful_cells)}.",
         f"- Planted token: Sigma's hit@1 is {hits['Sigma']:.2f} (rank "
         f"{ranked_hits.index('Sigma') + 1} of {len(hits)} rows; "
         + ", ".join(f"{r} {hits[r]:.2f}" for r in ranked_hits[:4])
-        + "). The planted model is saturated on these sentences (median "
-        f"p = {np.median(target):.4f}); in {flat:.0%} of them Sigma's token scores "
-        "vary by less than 1 % (max - min < 0.01 x mean): the probability hardly "
-        "moves under the noise, so the entropy term pushes every sigma to its "
-        "upper bound and the ranking is left to ties.",
+        + "). Saturation, measured: the planted model's median p on these "
+        f"sentences is {np.median(target):.4f}; the share of sentences whose token "
+        "scores vary by less than 1 % (max − min < 0.01 × mean) is "
+        + ", ".join(f"{flat[r]:.0%} for `{r}`" for r in flat)
+        + " (a saturated probability hardly moves under the noise, so a "
+        "self-normalised objective pushes every σ to the cap; the default explains "
+        "the logit / r).",
         "- Seed stability (seed 0 vs 1): "
         + ", ".join(
             f"{m} tau {tau:.2f} / top-3 overlap {top:.2f}"
@@ -670,7 +617,7 @@ def headline_lines(
         "",
         "**Where Sigma wins.**",
         "",
-        "- Main table: rows significantly worse than Sigma: "
+        "- Test table: rows significantly worse than Sigma: "
         f"{_better_by_family(main_cells, 'worse')}. Unsigned rankings (Saliency, "
         "Random, the |score| rows) significantly better than Sigma in at least "
         f"half of a family's cells: {_by_family(unsigned_better)}.",
@@ -681,19 +628,40 @@ def headline_lines(
         f"- Cost: {seconds['Sigma']:.2f} s per sentence here, about "
         f"IntegratedGradients' {seconds['IntegratedGradients']:.2f} s "
         f"({main.passes['Sigma'][1]:.0f} vs {main.passes['IntegratedGradients'][1]:.0f}"
-        " forward+backward passes) and below Lime / KernelShap "
-        f"({table_b.median_seconds('Lime'):.2f} / "
-        f"{table_b.median_seconds('KernelShap'):.2f} s, 500 forward passes).",
+        " forward+backward passes)"
+        + (
+            " and below "
+            + " / ".join(sampling)
+            + " ("
+            + " / ".join(f"{seconds[m]:.2f}" for m in sampling)
+            + " s, 500 forward passes)."
+            if sampling
+            else "."
+        ),
     ]
 
 
+def _flat_fraction(result: ComparisonResult, row: str) -> float:
+    """Share of sentences whose scores vary by < 1 % of their mean."""
+    return float(
+        np.mean(
+            [
+                np.ptp(scores[mask]) < 0.01 * np.mean(scores[mask])
+                for scores, mask in zip(result.scores[row], result.eligible)
+                if mask.any()
+            ]
+        )
+    )
+
+
 def compose_markdown(
-    raw: dict[str, ComparisonResult],
-    table_b: ComparisonResult,
-    table_c: ComparisonResult,
+    main: ComparisonResult,
+    faithful_table: ComparisonResult,
     planted: dict[str, PlantedTokenResult],
     planted_lines: list[str],
     *,
+    study: tuple[StudyChoice, ComparisonResult],
+    sanity: tuple[SanityResult, SanityResult | None],
     stage_seconds: dict[str, float],
     lines_model: list[str],
     total: float,
@@ -704,13 +672,12 @@ def compose_markdown(
     """The text of ``comparison.md``.
 
     Args:
-        raw: The stages' results: ``"main"``, ``"sampling"``, ``"logit"`` and
-            ``"faithful"``.
-        table_b: The main methods on the sampling sentences, with the sampling and
-            logit rows.
-        table_c: ``table_b`` on the faithful sentences, with the faithful row.
-        planted: Per explained output, the planted-token evaluation.
+        main: The scored test table (every method).
+        faithful_table: ``main`` on the faithful sentences, with the faithful row.
+        planted: ``{"proba": ...}``, the planted-token evaluation.
         planted_lines: The planted section of :func:`planted_section`.
+        study: The study's choice and its scored validation comparison.
+        sanity: The model randomisation check and its seed floor.
         stage_seconds: Seconds per stage (as long as each took when computed).
         lines_model: The setup lines of :func:`model_lines`.
         total: Wall time of the run in seconds.
@@ -721,54 +688,76 @@ def compose_markdown(
     Returns:
         The markdown.
     """
-    main_result = raw["main"]
-    n_main = len(main_result.texts)
-    n_b, n_c = len(table_b.texts), len(table_c.texts)
-    curve_n = main_result.settings["curve_n"]
+    choice, study_result = study
+    check, floor = sanity
+    n_main, n_c = len(main.texts), len(faithful_table.texts)
+    curve_n = main.settings["curve_n"]
     curve_text = f", {curve_n} for the curve metrics" if curve_n < n_main else ""
-    sigma = main_result.settings["methods"]["Sigma"]
-    faithful = table_c.settings["methods"]["Sigma (faithful)"]
+    sigma = main.settings["methods"]["Sigma"]
+    faithful = faithful_table.settings["methods"]["Sigma (faithful)"]
     stage_text = ", ".join(f"{k} {v / 60:.1f} min" for k, v in stage_seconds.items())
+    table_lines, records = verdict_table(main, "Sigma", main.families, seed=seed)
+    adoption, _ = adoption_lines(choice, main, seed=seed)
+    sigma_rows = _sigma_rows(main)
     parts = [
-        "# Sigma against Captum's attribution methods",
+        "# Is Sigma worth using? Sigma against Captum's attribution methods",
         "",
         "Generated by `python benchmarks/make_comparison_report.py` "
         f"(arguments that change results: `{arguments}`; the "
         "stages may run in separate processes with `--stages`, each cached under "
-        "what it depends on). Definitions: "
-        "`docs/evaluation.md` of the shared docs; code: `captum_sigma.evaluation`.",
+        "what it depends on). Definitions: `docs/evaluation.md` of this "
+        "repository; code: `captum_sigma.evaluation`.",
         "",
-        "## Summary (generated from the tables below)",
+        "## Verdict (generated from the tables below)",
         "",
-        *headline_lines(main_result, table_b, table_c, planted, seed),
+        VERDICT_START,
+        *verdict_lines(
+            main, records, planted["proba"], check, floor, choice=choice, seed=seed
+        ),
+        VERDICT_END,
         "",
-        f"Sigma (default setting) in the main table ({n_main} sentences"
-        f"{curve_text}): mean, rank among the {len(main_result.rows)} rows "
+        "![Sigma against every method, per metric family]"
+        "(comparison_figures/verdict.png)",
+        "",
+        f"Sigma (the explainer default) against every other row of the test table "
+        f"({n_main} sentences{curve_text}): cells significantly won / tied / lost "
+        "per metric family (paired 95 % bootstrap of the per-sentence difference; "
+        "FeatureAblation's leave-one-out τ, ~1 by construction, left out against "
+        "it).",
+        "",
+        *table_lines,
+        "",
+        "## Summary",
+        "",
+        *headline_lines(main, faithful_table, planted, seed),
+        "",
+        f"Sigma in the test table: mean, rank among the {len(main.rows)} rows "
         "(signed methods twice: as returned and by |score|), the best row and the "
         "paired difference to IntegratedGradients (`*`: interval excludes 0):",
         "",
-        *summary_table(main_result, seed),
+        *summary_table(main, seed),
         "",
         "<details><summary>Every cell: the rows significantly better or worse "
-        "than Sigma</summary>",
+        "than each Sigma row</summary>",
         "",
-        f"Main table ({n_main} sentences):",
-        "",
-        *sigma_row_summary(main_result, "Sigma", seed),
-        "",
-        f"With Lime and KernelShap (500 samples; first {n_b} sentences):",
-        "",
-        *sigma_row_summary(table_b, "Sigma", seed),
-        "",
-        f"`{SIGMA_PROBABILITY_ROW}` (same sentences):",
-        "",
-        *sigma_row_summary(table_b, SIGMA_PROBABILITY_ROW, seed),
-        "",
+        *[
+            line
+            for row in sigma_rows
+            for line in (f"`{row}`:", "", *sigma_row_summary(main, row, seed), "")
+        ],
         f"Sigma's faithful setting (first {n_c} sentences only):",
         "",
-        *sigma_row_summary(table_c, "Sigma (faithful)", seed),
+        *sigma_row_summary(faithful_table, "Sigma (faithful)", seed),
         "",
         "</details>",
+        "",
+        "## Which Sigma configuration? (validation split)",
+        "",
+        *study_section(choice, study_result, seed=seed),
+        "",
+        "On the test sentences:",
+        "",
+        *adoption,
         "",
         "## Setup",
         "",
@@ -776,25 +765,29 @@ def compose_markdown(
         *lines_model,
         "- data: the held-out `test` split of "
         "`captum_sigma.text.default_model.rotten_tomatoes_split` (1,000 sentences, "
-        "never used for training or model selection); sentences drawn without "
-        "replacement from 8 cells (label x token-length quartile of the split), "
-        f"round-robin over the cells (seed {seed}), so every prefix is stratified: "
-        f"main table = first {n_main}; curve metrics = first {curve_n}; Lime / "
-        f"KernelShap table = first {n_b}; faithful Sigma = first {n_c}; seed "
-        f"stability = first {main_result.settings['stability_n']}",
+        "never used for training or model selection; the configuration study uses "
+        "the `validation` split only); sentences drawn without replacement from 8 "
+        "cells (label x token-length quartile of the split), round-robin over the "
+        f"cells (seed {seed}), so every prefix is stratified: test table = first "
+        f"{n_main}; curve metrics = first {curve_n}; faithful Sigma = first {n_c}; "
+        f"seed stability = first {main.settings['stability_n']}; model "
+        f"randomisation = first {len(check.texts)}",
         "- target: the predicted class of the default model for every method; "
-        "every method explains its softmax probability "
-        "(`captum_sigma.evaluation.classifier_forward`)",
+        "every Captum method explains its softmax probability "
+        "(`captum_sigma.evaluation.classifier_forward`), `IntegratedGradients "
+        "(logit)` its logit",
         "- token units: word-pieces; [CLS]/[SEP]/padding are never ranked or removed; "
         "baseline of IG, DeepLift, FeatureAblation, Lime and KernelShap: [PAD] at "
         "every eligible token, [CLS]/[SEP] kept, attention mask unchanged",
         "- gradient methods at the output of `model.bert.embeddings` (Captum Layer* "
         "classes), reduced to per-token scores by summing over the hidden dimension "
         "(Saliency: sum of |gradient|, the L1 norm)",
-        f"- Sigma (default): `LayerSigmaAttribution` on `model.bert.embeddings`, "
-        f"{_settings(sigma)}; Sigma (faithful): {_settings(faithful)}; both with "
-        "`token_mask=attention_mask`, `regularization=None`, seed "
-        f"{seed} (seed {seed + 1} for the stability run)",
+        "- Sigma (the default, row `Sigma`): `TextExplainer.default()`'s own "
+        "`attribute_tokens` (the predicted class's logit / r, r from "
+        f"`default_data_sample()`), {_settings(sigma)}; `{SIGMA_PROBABILITY_ROW}`: "
+        "`LayerSigmaAttribution` on the probability, `regularization=None`; "
+        f"Sigma (faithful): {_settings(faithful)}, same forward and r as Sigma; "
+        f"seed {seed} (seed {seed + 1} for the stability run)",
         "- IntegratedGradients: `LayerIntegratedGradients`, n_steps 50, "
         "Gauss-Legendre; Saliency: `LayerGradientXActivation(multiply_by_inputs="
         "False)` + abs; InputXGradient: `LayerGradientXActivation`; DeepLift: "
@@ -808,7 +801,7 @@ def compose_markdown(
         "`lime` package's default surrogate; Captum's default is Lasso 0.01), "
         "alpha 0 for KernelShap (= Captum's weighted linear regression)",
         "- Random: uniform scores, numpy generator seeded per sentence",
-        "- metrics: `captum_sigma.evaluation.faithfulness_metrics`, ERASER bins "
+        "- metrics: `captum_sigma.evaluation.score_comparison`, ERASER bins "
         "1/5/10/20/50 % (k = ceil(bin x n)), every eligible token may be removed; "
         "operators `delete` (tokens taken out) and `mask` (replaced by [MASK]); "
         "curve areas by the trapezoid rule over x = k / n; LeRF - MoRF equals "
@@ -836,26 +829,23 @@ def compose_markdown(
         f"one sentence at a time, the faithful setting ran its {n_c} sentences in "
         "length-sorted pairs), and forward / backward passes counted per sentence "
         "(a row run with autograd enabled counts one backward pass); all on this "
-        "CPU, one thread",
-        f"- wall time of this run: {total / 60:.1f} min ({stage_text}; cached "
-        "stages show the time they took when computed)",
+        "CPU, one thread per process",
+        f"- wall time of this run: {total / 60:.1f} min of CPU ({stage_text}; "
+        "cached stages show the time they took when computed; stages ran in two "
+        "processes side by side)",
         "",
-        "### Budget",
-        "",
-        *budget_lines(raw, n_main, total, stage_seconds["main"]),
-        "",
-        f"## Main table: {n_main} sentences",
+        f"## Test table: {n_main} sentences",
         "",
         *(
             [
-                f"Deletion AUC, insertion AUC and LeRF − MoRF over the first "
+                f"Deletion / insertion AUCs and LeRF − MoRF over the first "
                 f"{curve_n} sentences; the other columns over all of them.",
                 "",
             ]
             if curve_n < n_main
             else []
         ),
-        *metric_sections(main_result, "#### Main", seed=seed),
+        *metric_sections(main, "#### Test", seed=seed),
         "Legend: mean [95 % bootstrap interval]; **bold** as defined in Setup; † "
         "FeatureAblation's leave-one-out tau is about 1 by construction (it is a "
         "leave-one-out with the [PAD] baseline; not exactly 1 because the metric "
@@ -863,43 +853,39 @@ def compose_markdown(
         "signed method ranked by |score|. Metric families (x′: x with tokens "
         "removed):",
         "",
-        *family_legend(main_result),
+        *family_legend(main),
         "",
-        "#### Paired differences against IntegratedGradients (main table)",
-        "",
-        *paired_lines(main_result, ["Sigma"], seed),
-        f"## With Lime and KernelShap: first {n_b} sentences",
-        "",
-        *metric_sections(table_b, "#### Lime / KernelShap table", seed=seed),
         "#### Paired differences against IntegratedGradients",
         "",
         *paired_lines(
-            table_b, ["Sigma", "Lime", "KernelShap", SIGMA_PROBABILITY_ROW], seed
+            main,
+            [r for r in sigma_rows + ["Lime", "KernelShap"] if r in main.rows],
+            seed,
         ),
         "Row `Sigma` is `TextExplainer.default()`'s result (logit of the predicted "
         f"class / r); `{SIGMA_PROBABILITY_ROW}` explains its probability without "
         "r; `IntegratedGradients (logit)` explains the logit instead of the "
-        "probability (a diagnostic: the signed and distribution-change metrics "
-        "still measure the probability).",
+        "probability.",
         "",
         f"## Sigma's faithful setting: first {n_c} sentences",
         "",
-        f"Only {n_c} sentences: the intervals are wide; read this table as a "
-        "check of whether 5000 steps change the picture, not as a ranking.",
+        f"Only {n_c} sentences (5000 passes each is what one CPU allows here): the "
+        "intervals are wide; read this table as a check of whether 5000 steps "
+        "change the picture, not as a ranking.",
         "",
-        *metric_sections(table_c, "#### Faithful-setting table", seed=seed),
+        *metric_sections(faithful_table, "#### Faithful-setting table", seed=seed),
         "#### Paired differences against IntegratedGradients",
         "",
-        *paired_lines(table_c, ["Sigma", "Sigma (faithful)"], seed),
+        *paired_lines(faithful_table, ["Sigma", "Sigma (faithful)"], seed),
         "## Cost per sentence",
         "",
-        *cost_lines([main_result, table_b, table_c]),
+        *cost_lines([main, faithful_table]),
         "",
         "## Seed stability (seed 0 vs 1)",
         "",
-        markdown_table(*stability_table(table_b, seed=seed)[:2]),
+        markdown_table(*stability_table(main, seed=seed)[:2]),
         "",
-        f"On the first {len(table_b.stability_indices)} sentences; Kendall tau "
+        f"On the first {len(main.stability_indices)} sentences; Kendall tau "
         "between the two runs' token scores and the overlap of their top-3 tokens.",
         "",
         "## Planted-token ground truth (Bastings et al. 2022)",
@@ -908,11 +894,16 @@ def compose_markdown(
         f"scratch for 3 epochs on the 7,030 training sentences, with "
         f'"{PLANTED_WORD}" (one word-piece, absent from Rotten Tomatoes) '
         "inserted at a random word position into half of the positive sentences, "
-        "labels kept. Every method (default settings; Lime / KernelShap 500 "
-        "samples) explains the predicted class of held-out sentences with the word "
-        "planted once; rank 1 = the planted token is the top-ranked token.",
+        "labels kept. Every method (default settings, Sigma = the shipped "
+        "default explainer; Lime / KernelShap 500 samples) explains the predicted "
+        "class of held-out sentences with the word planted once; rank 1 = the "
+        "planted token is the top-ranked token.",
         "",
         *planted_lines,
+        "",
+        "## Model randomisation (Adebayo et al. 2018)",
+        "",
+        *sanity_section(check, floor, seed=seed),
         "",
         "## Figures",
         "",
@@ -930,10 +921,10 @@ def compose_markdown(
                 "(comparison_figures/curves_distribution_mask.png)",
                 "",
             ]
-            if "distribution" in main_result.families
+            if "distribution" in main.families
             else []
         ),
-        "Curves of the main table (first "
+        "Curves of the test table (first "
         f"{curve_n} sentences), resampled onto 101 points; bands: mean ± 1.96 "
         "standard errors. Distribution change: the total variation between the "
         "predictive distributions of the input and of the input with the top k "
@@ -944,9 +935,8 @@ def compose_markdown(
         "",
         "![Method agreement](comparison_figures/agreement.png)",
         "",
-        f"Cost and agreement plots on the Lime / KernelShap table ({n_b} "
-        "sentences). Agreement: mean Kendall tau between the methods' token "
-        "scores (as returned, signed).",
+        "Agreement: mean Kendall tau between the methods' token scores (as "
+        "returned, signed).",
         "",
         "![Planted token hit@1](comparison_figures/planted.png)",
         "",

@@ -688,3 +688,25 @@ def test_signed_metrics_are_those_of_the_probability_forward_bit_for_bit(
                 np.testing.assert_array_equal(
                     insertion[sentence], reference.insertion_curves[i]
                 )
+
+
+def test_methods_subsets_of_a_partition_combine_back(result) -> None:
+    first, second = result.methods[::2], result.methods[1::2]
+    halves = [result.methods_subset(first), result.methods_subset(second)]
+    for half, methods in zip(halves, (first, second)):
+        assert half.methods == methods
+        assert {half.method_of(row) for row in half.rows} == set(methods)
+        assert set(half.metrics["delete"]) == set(half.rows)
+        assert set(half.stability) == set(result.stability) & set(methods)
+    back = halves[0].combine(halves[1]).methods_subset(result.methods)
+    assert back.methods == result.methods and back.rows == result.rows
+    for operator in result.operators:
+        for row in result.rows:
+            for metric in result.metric_names:
+                np.testing.assert_array_equal(
+                    back.metrics[operator][row][metric],
+                    result.metrics[operator][row][metric],
+                )
+            np.testing.assert_array_equal(back.scores[row], result.scores[row])
+    with pytest.raises(ValueError, match="not in the result"):
+        result.methods_subset(["Occlusion"])

@@ -8,17 +8,33 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from captum_sigma.evaluation import METRIC_FAMILIES, METRICS, ComparisonResult
+from captum_sigma.evaluation import (
+    METRIC_FAMILIES,
+    METRIC_FAMILY_LABELS,
+    METRICS,
+    ComparisonResult,
+)
 from captum_sigma.evaluation.html_view import comparison_html
 from captum_sigma.evaluation.methods import SIGMA_PROBABILITY_ROW
 from captum_sigma.evaluation.planted import PlantedTokenResult
 from captum_sigma.evaluation.ranking import SeedStability
 from captum_sigma.evaluation.report_text import (
+    VERDICT_END,
+    VERDICT_START,
     compose_markdown,
     planted_section,
+    verdict_block,
     write_report,
 )
+from captum_sigma.evaluation.sanity import SanityResult
 from captum_sigma.evaluation.stages import Stages
+from captum_sigma.evaluation.study import (
+    ADOPTION_RULE,
+    CRITERION,
+    choose,
+    study_configs,
+)
+from captum_sigma.evaluation.verdict import verdict_table
 
 OPERATORS = ("delete", "mask")
 TOKENS = ["[CLS]", "a", "<b>", "c", "[SEP]"]
@@ -106,7 +122,7 @@ def planted_results(n: int = 8) -> dict[str, PlantedTokenResult]:
         "other_class_as_label_planted": 0.9,
     }
     return {
-        output: PlantedTokenResult(
+        "proba": PlantedTokenResult(
             token="zeppelin",
             token_id=1,
             ranks={row: rng.integers(1, 4, n).astype(np.float64) for row in rows},
@@ -114,58 +130,87 @@ def planted_results(n: int = 8) -> dict[str, PlantedTokenResult]:
             comparison=comparison,
             shortcut=dict(shortcut),
         )
-        for output in ("proba", "logit")
     }
+
+
+def sanity_results(rows: Sequence[str], n: int = 5) -> tuple:
+    rng = np.random.default_rng(8)
+
+    def result(names: Sequence[str]) -> SanityResult:
+        return SanityResult(
+            rows=list(names),
+            spearman={row: rng.uniform(-1, 1, n) for row in names},
+            n_layers=3,
+            texts=[f"sentence {i}" for i in range(n)],
+            target=np.ones(n, dtype=np.int64),
+        )
+
+    return result(rows), result(["Sigma", "Lime", "|Lime|"])
 
 
 @pytest.fixture
 def tables():
-    main = synthetic(MAIN, n=6, seed=0, stochastic=["Sigma"])
-    sampling = synthetic(SAMPLING, n=4, seed=1, stochastic=SAMPLING)
-    logit = synthetic(["IntegratedGradients (logit)"], n=4, seed=5)
-    faithful = synthetic(["Sigma (faithful)"], n=2, seed=2)
-    table_b = synthetic(MAIN + SAMPLING, n=4, seed=6, stochastic=["Sigma", *SAMPLING])
-    table_c = synthetic(MAIN + SAMPLING + ["Sigma (faithful)"], n=2, seed=7)
-    raw = {"main": main, "sampling": sampling, "logit": logit, "faithful": faithful}
-    return raw, table_b, table_c, planted_results()
+    configs = study_configs(0.0556)[:3]
+    study = synthetic([c.name for c in configs], n=4, seed=9)
+    choice = choose(study.metrics, configs)
+    assert not choice.chosen.is_default()  # the test table then has its row
+    methods = MAIN + [choice.chosen.name] + SAMPLING + ["IntegratedGradients (logit)"]
+    stochastic = ["Sigma", SIGMA_PROBABILITY_ROW, choice.chosen.name, *SAMPLING]
+    main = synthetic(methods, n=6, seed=0, stochastic=stochastic)
+    faithful = synthetic(methods + ["Sigma (faithful)"], n=2, seed=7)
+    sanity = sanity_results(main.rows)
+    return main, faithful, planted_results(), (choice, study), sanity
 
 
-def test_compose_markdown_is_generated_from_the_numbers(tables) -> None:
-    raw, table_b, table_c, planted = tables
-    lines, records = planted_section(planted, seed=0)
-    assert {r["table"] for r in records} == {"planted"}
-    assert len(records) == 2 * 2 * len(planted["proba"].ranks)
-    seconds = dict.fromkeys(("sigma", "main", "sampling", "logit", "faithful"), 60.0)
+def _settings(**overrides) -> dict:
     settings = dict(
-        stage_seconds=seconds | {"planted": 120.0},
+        stage_seconds={"study": 60.0, "attributions": 60.0, "planted": 120.0},
         lines_model=["- model: synthetic"],
         total=600.0,
         seed=0,
         batch_size=16,
         arguments="--n 6",
     )
-    text = compose_markdown(raw, table_b, table_c, planted, lines, **settings)
-    assert text == compose_markdown(raw, table_b, table_c, planted, lines, **settings)
-    assert text.startswith("# Sigma against Captum's attribution methods\n")
+    return settings | overrides
+
+
+def test_compose_markdown_is_generated_from_the_numbers(tables) -> None:
+    main, faithful, planted, study, sanity = tables
+    lines, records = planted_section(planted, seed=0)
+    assert {r["table"] for r in records} == {"planted"}
+    assert len(records) == 2 * len(planted["proba"].ranks)
+    settings = _settings(study=study, sanity=sanity)
+    text = compose_markdown(main, faithful, planted, lines, **settings)
+    assert text == compose_markdown(main, faithful, planted, lines, **settings)
+    assert text.startswith("# Is Sigma worth using?")
     for heading in (
-        "## Summary (generated from the tables below)",
-        "### Budget",
-        "## Main table: 6 sentences",
-        "## With Lime and KernelShap: first 4 sentences",
+        "## Verdict (generated from the tables below)",
+        "## Summary",
+        "## Which Sigma configuration? (validation split)",
+        "## Test table: 6 sentences",
         "## Sigma's faithful setting: first 2 sentences",
         "## Planted-token ground truth (Bastings et al. 2022)",
+        "## Model randomisation (Adebayo et al. 2018)",
     ):
         assert f"\n{heading}\n" in text
     assert "(arguments that change results: `--n 6`;" in text
     assert "- model: synthetic" in text
-    assert "wall time of this run: 10.0 min (sigma 1.0 min" in text
+    assert "wall time of this run: 10.0 min of CPU (study 1.0 min" in text
     assert "batches of 16 length-sorted sentences" in text
     assert "**Where Sigma loses.**" in text and "**Where Sigma wins.**" in text
-    for row in raw["main"].rows:
+    for row in main.rows:
         assert f"| {row.replace('|', chr(92) + '|')} |" in text
+    # the verdict: one line per family, each from the win / tie / loss records
+    block = verdict_block(text)
+    assert block.startswith(VERDICT_START) and block.endswith(VERDICT_END)
+    for label in METRIC_FAMILY_LABELS.values():
+        assert f"- **{label}**" in block
+    _, records_by_family = verdict_table(main, "Sigma", seed=0)
+    for other, record in records_by_family["signed"].items():
+        assert record.cells == (10 if "FeatureAblation" in other else 12)
     # both unsigned families next to the signed one, counted separately
     (main_line,) = [
-        line for line in text.splitlines() if line.startswith("- Main table (")
+        line for line in text.splitlines() if line.startswith("- Test table (")
     ]
     signed = main_line.index("signed (drop of p_c): ")
     distribution = main_line.index("; distribution change: ")
@@ -176,54 +221,55 @@ def test_compose_markdown_is_generated_from_the_numbers(tables) -> None:
     assert "of 12" in main_line[signed:distribution]  # 6 metrics x 2 operators
     assert "of 8" in main_line[distribution:]  # 4 metrics x 2 operators
     for family in ("signed (drop of p_c)", "distribution change"):
-        assert f"#### Main, operator `mask`: {family}" in text
+        assert f"#### Test, operator `mask`: {family}" in text
         assert f"Operator `delete`, {family}:" in text
-    assert "#### Main, operator `delete`: representation change (home ground" in text
+    assert "#### Test, operator `delete`: representation change (home ground" in text
     for label, _ in METRICS.values():
         assert label in text
     assert "home ground for Sigma" in text and "Sigma's own objective" in text
     assert "curves_distribution_mask.png" in text
+    # the study: protocol before the table, every candidate ranked, the choice
+    choice, _ = study
+    assert CRITERION in text and ADOPTION_RULE in text
+    assert f"**Chosen:** `{choice.chosen.name}`" in text
+    # the sanity check: every row, and the seed floor where there is one
+    for row in sanity[0].rows:
+        assert f"| {row.replace('|', chr(92) + '|')} | " in text
+    assert "1 (deterministic)" in text
+    # the chosen candidate against the default on the test sentences
+    assert f"| cell | operator | {choice.chosen.name} − Sigma | verdict |" in text
 
 
 def test_results_scored_before_the_unsigned_families_still_report(tables) -> None:
     """A result pickled with the signed metrics alone gives the signed tables."""
-    raw, table_b, table_c, planted = tables
+    main, faithful, planted, study, sanity = tables
     signed = METRIC_FAMILIES["signed"]
-    old = {
-        name: synthetic(result.methods, n=len(result.texts), metrics=signed)
-        for name, result in raw.items()
-    }
-    assert old["main"].metric_names == list(signed)
-    assert old["main"].families == ["signed"]
-    text = compose_markdown(
-        old,
-        table_b,
-        table_c,
-        planted,
-        [],
-        stage_seconds=dict.fromkeys(("sigma", "main", "sampling"), 1.0) | {"main": 1},
-        lines_model=[],
-        total=1.0,
-        seed=0,
-        batch_size=1,
-        arguments="",
+    old_main = synthetic(
+        main.methods, n=6, metrics=signed, stochastic=list(main.stochastic)
     )
-    assert "#### Main, operator `delete`: signed (drop of p_c)" in text
-    assert "#### Main, operator `delete`: distribution change" not in text
+    old_faithful = synthetic(faithful.methods, n=2, metrics=signed)
+    assert old_main.metric_names == list(signed)
+    assert old_main.families == ["signed"]
+    text = compose_markdown(
+        old_main, old_faithful, planted, [], **_settings(study=study, sanity=sanity)
+    )
+    assert "#### Test, operator `delete`: signed (drop of p_c)" in text
+    assert "#### Test, operator `delete`: distribution change" not in text
     assert "curves_distribution_delete.png" not in text
 
 
 def test_write_report_writes_every_file(tables, tmp_path) -> None:
-    raw, table_b, table_c, planted = tables
+    main, faithful, planted, study, sanity = tables
     stages = Stages(tmp_path / "cache", "digest", fresh=False, only=None)
-    for name in ("sigma", "main", "sampling", "logit", "faithful", "planted"):
+    for name in ("study", "attributions", "planted"):
         stages.run(name, {}, lambda: None)
     path = write_report(
         tmp_path / "out",
-        raw,
-        table_b,
-        table_c,
+        main,
+        faithful,
         planted,
+        study=study,
+        sanity=sanity,
         stages=stages,
         lines_model=["- model: synthetic"],
         start=time.perf_counter(),
@@ -248,6 +294,7 @@ def test_write_report_writes_every_file(tables, tmp_path) -> None:
         "curves_mask.png",
         "faithfulness_vs_cost.png",
         "planted.png",
+        "verdict.png",
     ]
     csv_lines = (out / "comparison.csv").read_text().splitlines()
     assert any(line.startswith("planted,") for line in csv_lines)
