@@ -125,7 +125,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--stability-n", type=int, default=24)
     parser.add_argument("--planted-n", type=int, default=200)
-    parser.add_argument("--sanity-n", type=int, default=48)
+    parser.add_argument("--sanity-n", type=int, default=32)
     parser.add_argument("--sanity-layers", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -431,11 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     faithful_table = scored.select(range(n_faithful)).combine(faithful_scored)
     path = write_report(
         args.out,
-        {"main": scored, "faithful": faithful, "study": study_scored},
         scored,
         faithful_table,
         planted,
-        study=(choice, configs),
+        study=(choice, study_scored),
         sanity=sanity,
         stages=stages,
         lines_model=lines_model,

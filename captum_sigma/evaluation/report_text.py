@@ -829,7 +829,9 @@ def compose_markdown(
         f"one sentence at a time, the faithful setting ran its {n_c} sentences in "
         "length-sorted pairs), and forward / backward passes counted per sentence "
         "(a row run with autograd enabled counts one backward pass); all on this "
-        "CPU, one thread per process",
+        "CPU, one thread per process; stages ran in up to three processes on "
+        "two cores, so the seconds carry some contention and the passes are the "
+        "comparable cost",
         f"- wall time of this run: {total / 60:.1f} min of CPU ({stage_text}; "
         "cached stages show the time they took when computed; stages ran in two "
         "processes side by side)",

@@ -232,7 +232,7 @@ def verdict_lines(
         lines.append(
             f"- **{METRIC_FAMILY_LABELS[family]}** ({cells} cells): {row} beats "
             f"{_names(beats)}; even with {_names(even)}; loses to {_names(beaten)} "
-            "(more cells significantly won than lost, or the reverse)."
+            "(beats: more cells significantly won than lost; loses: the reverse)."
         )
     hits = {r: planted.hit_at_1(r, seed=seed).mean for r in planted.ranks}
     best = max(hits, key=hits.get)
@@ -259,11 +259,26 @@ def verdict_lines(
         f"{len(informative)} from the most model-dependent{noise})."
     )
     seconds = {m: table.median_seconds(m) for m in table.methods}
+
+    def cost(method: str) -> str:
+        forward, backward = table.passes[method]
+        return (
+            f"{method} {forward:.0f} forward / {backward:.0f} backward passes "
+            f"({seconds[method]:.2f} s)"
+        )
+
     lines.append(
-        f"- **Cost** (CPU, one thread): {row} {seconds[row]:.2f} s per sentence; "
-        + ", ".join(
-            f"{m} {seconds[m]:.2f} s"
-            for m in ("IntegratedGradients", "FeatureAblation", "Lime", "KernelShap")
+        "- **Cost** per sentence (passes counted; seconds on this CPU, one thread "
+        "per process, with processes sharing the cores): "
+        + "; ".join(
+            cost(m)
+            for m in (
+                row,
+                "IntegratedGradients",
+                "FeatureAblation",
+                "Lime",
+                "KernelShap",
+            )
             if m in seconds
         )
         + "."
