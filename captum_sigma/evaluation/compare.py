@@ -624,7 +624,10 @@ def compare(
     proba = predict_in_batches(
         predict, input_ids.to(device), attention_mask.to(device), max_rows
     )
-    target = proba.argmax(dim=1) if target is None else _checked_target(target, proba)
+    if target is None:
+        target = proba.argmax(dim=1)
+    else:
+        target = target_tensor(target, *proba.shape).to(proba.device)
     batch = TokenBatch.build(
         input_ids.to(device),
         attention_mask.to(device),
@@ -877,18 +880,6 @@ def _check_arguments(
             raise ValueError(
                 f"{name} must be a non-negative int or None, got {value!r}"
             )
-
-
-def _checked_target(target: Sequence[int], proba: Tensor) -> Tensor:
-    """The given classes as a long tensor, one per sentence, each in range."""
-    n_texts, n_classes = proba.shape
-    target_t = target_tensor(target, n_texts)
-    if ((target_t < 0) | (target_t >= n_classes)).any():
-        raise ValueError(
-            f"target must hold class indices in [0, {n_classes}), "
-            f"got {target_t.tolist()}"
-        )
-    return target_t.to(proba.device)
 
 
 def _resolve_methods(

@@ -119,12 +119,7 @@ def full_outputs_and_target(
     if target is None:
         target_t = outputs.argmax(dim=1)
     else:
-        target_t = target_tensor(target, n_examples)
-        if ((target_t < 0) | (target_t >= n_classes)).any():
-            raise ValueError(
-                f"target must hold class indices in [0, {n_classes}), "
-                f"got {target_t.tolist()}"
-            )
+        target_t = target_tensor(target, n_examples, n_classes)
     return outputs.cpu().numpy(), target_t.to(input_ids.device)
 
 
@@ -156,7 +151,21 @@ def full_probabilities_and_target(
     return proba[np.arange(proba.shape[0]), target_t.cpu().numpy()], target_t
 
 
-def target_tensor(target: TargetLike, n_examples: int) -> Tensor:
+def target_tensor(
+    target: TargetLike, n_examples: int, n_classes: int | None = None
+) -> Tensor:
+    """``target`` as a long tensor of one class per example (checked in
+    ``[0, n_classes)`` when ``n_classes`` is given)."""
+    target_t = _target_tensor(target, n_examples)
+    if n_classes is not None and ((target_t < 0) | (target_t >= n_classes)).any():
+        raise ValueError(
+            f"target must hold class indices in [0, {n_classes}), "
+            f"got {target_t.tolist()}"
+        )
+    return target_t
+
+
+def _target_tensor(target: TargetLike, n_examples: int) -> Tensor:
     if isinstance(target, bool):
         raise TypeError("target must be an int or one int per example, got bool")
     if isinstance(target, (int, np.integer)):

@@ -710,3 +710,17 @@ def test_methods_subsets_of_a_partition_combine_back(result) -> None:
             np.testing.assert_array_equal(back.scores[row], result.scores[row])
     with pytest.raises(ValueError, match="not in the result"):
         result.methods_subset(["Occlusion"])
+
+
+def test_given_targets_are_explained_and_checked(setup) -> None:
+    model, tokenizer = setup
+    options = {"operators": (), "stability_n": 0, "batch_size": 2}
+    result = compare(
+        model, tokenizer, TEXTS[:2], ["Saliency"], target=[1, 0], **options
+    )
+    np.testing.assert_array_equal(result.target, [1, 0])
+    assert result.settings["target"] == "given classes"
+    with pytest.raises(ValueError, match=r"class indices in \[0, 2\)"):
+        compare(model, tokenizer, TEXTS[:2], ["Saliency"], target=[0, 2], **options)
+    with pytest.raises(ValueError, match="one class per example"):
+        compare(model, tokenizer, TEXTS[:2], ["Saliency"], target=[0], **options)
