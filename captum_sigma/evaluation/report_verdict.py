@@ -238,10 +238,10 @@ def verdict_lines(
     best = max(hits, key=hits.get)
     place = sorted(hits.values(), reverse=True).index(hits[row]) + 1
     lines.append(
-        f"- **Planted token**: {row} ranks the planted token first in "
-        f"{hits[row]:.0%} of sentences (mean rank "
-        f"{planted.mean_rank(row, seed=seed).mean:.2f}; place {place} of "
-        f"{len(hits)} rows; best {best} {hits[best]:.0%})."
+        f"- **Planted token**: {row}'s hit@1 "
+        f"{format_interval(planted.hit_at_1(row, seed=seed), 2)}, mean rank "
+        f"{format_interval(planted.mean_rank(row, seed=seed), 2)} (place {place} "
+        f"of {len(hits)} rows; best {best} {hits[best]:.2f})."
     )
     spearman = {r: sanity.interval(r, seed=seed).mean for r in sanity.rows}
     informative = [r for r in spearman if r != "Random"]
@@ -249,14 +249,15 @@ def verdict_lines(
     noise = ""
     if floor is not None and row in floor.rows:
         noise = (
-            f"; against itself under another seed it keeps "
-            f"{floor.interval(row, seed=seed).mean:.2f}"
+            "; against itself under another seed it keeps "
+            f"{format_interval(floor.interval(row, seed=seed), 2)}"
         )
     lines.append(
         f"- **Model randomisation**: after re-initialising the head and the top "
         f"{sanity.n_layers} layers, {row}'s scores keep Spearman "
-        f"{spearman[row]:.2f} with the trained model's (place {position} of "
-        f"{len(informative)} from the most model-dependent{noise})."
+        f"{format_interval(sanity.interval(row, seed=seed), 2)} with the trained "
+        f"model's (place {position} of {len(informative)} from the most "
+        f"model-dependent{noise})."
     )
     seconds = {m: table.median_seconds(m) for m in table.methods}
 
