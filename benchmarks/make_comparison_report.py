@@ -337,21 +337,6 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=2 if args.device == "cpu" else batch_size,
         ),
     )
-    planted_methods = {
-        **default_methods(list(sigma_rows)),
-        **default_methods(list(OTHER_METHODS + SAMPLING_METHODS)),
-    }
-    planted = stages.run(
-        "planted",
-        dict(
-            shared,
-            n=args.planted_n,
-            rows=tuple(planted_methods),
-            sigma=repr(SigmaOptions()),
-        ),
-        lambda: run_planted(args, tokenizer, planted_methods),
-    )
-
     # 3. the study's choice, then what depends on it
     study_scored = (
         None
@@ -376,6 +361,23 @@ def main(argv: list[str] | None = None) -> int:
                 specs={chosen.name: chosen.spec()},
             )
         )
+    planted_methods = {
+        **default_methods(list(sigma_rows)),
+        **default_methods(list(OTHER_METHODS + SAMPLING_METHODS)),
+    }
+    if not choice.chosen.is_default():
+        planted_methods[choice.chosen.name] = choice.chosen.spec()
+    planted = stages.run(
+        "planted",
+        dict(
+            shared,
+            n=args.planted_n,
+            rows=tuple(planted_methods),
+            sigma=repr(SigmaOptions()),
+        ),
+        lambda: run_planted(args, tokenizer, planted_methods),
+    )
+
     if None in [part for part, _ in parts]:
         return _missing(stages)
     table = parts[0][0]

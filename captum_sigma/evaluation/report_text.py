@@ -286,8 +286,9 @@ def write_report(
     plot_faithfulness_vs_cost(main, figures / "faithfulness_vs_cost.png", "delete")
     plot_agreement(main, figures / "agreement.png")
     plot_planted(planted["proba"], figures / "planted.png")
-    _, records_by_family = verdict_table(main, "Sigma", main.families, seed=seed)
-    plot_verdict(records_by_family, "Sigma", figures / "verdict.png")
+    judged = judged_row(study[0], main, seed)
+    _, records_by_family = verdict_table(main, judged, main.families, seed=seed)
+    plot_verdict(records_by_family, judged, figures / "verdict.png")
     n_html = min(6, len(faithful_table.texts))
     (out / "comparison.html").write_text(
         comparison_html(
@@ -338,6 +339,17 @@ def write_report(
     path.write_text(text, encoding="utf-8")
     LOG.info("wrote %s (total %.0f s)", path, total)
     return path
+
+
+def judged_row(choice: StudyChoice, main: ComparisonResult, seed: int) -> str:
+    """The row the verdict is about: the adopted candidate, else ``"Sigma"``."""
+    return choice.chosen.name if adoption_lines(choice, main, seed=seed)[1] else "Sigma"
+
+
+def _judged_text(adopted: bool) -> str:
+    if adopted:
+        return "the configuration the study adopted as the new explainer default"
+    return "the explainer default"
 
 
 def _sigma_rows(result: ComparisonResult) -> list[str]:
@@ -696,8 +708,9 @@ def compose_markdown(
     sigma = main.settings["methods"]["Sigma"]
     faithful = faithful_table.settings["methods"]["Sigma (faithful)"]
     stage_text = ", ".join(f"{k} {v / 60:.1f} min" for k, v in stage_seconds.items())
-    table_lines, records = verdict_table(main, "Sigma", main.families, seed=seed)
-    adoption, _ = adoption_lines(choice, main, seed=seed)
+    adoption, adopted = adoption_lines(choice, main, seed=seed)
+    judged = judged_row(choice, main, seed)
+    table_lines, records = verdict_table(main, judged, main.families, seed=seed)
     sigma_rows = _sigma_rows(main)
     parts = [
         "# Is Sigma worth using? Sigma against Captum's attribution methods",
@@ -712,16 +725,24 @@ def compose_markdown(
         "",
         VERDICT_START,
         *verdict_lines(
-            main, records, planted["proba"], check, floor, choice=choice, seed=seed
+            main,
+            records,
+            planted["proba"],
+            check,
+            floor,
+            choice=choice,
+            adopted=adopted,
+            row=judged,
+            seed=seed,
         ),
         VERDICT_END,
         "",
-        "![Sigma against every method, per metric family]"
+        f"![{judged} against every method, per metric family]"
         "(comparison_figures/verdict.png)",
         "",
-        f"Sigma (the explainer default) against every other row of the test table "
-        f"({n_main} sentences{curve_text}): cells significantly won / tied / lost "
-        "per metric family (paired 95 % bootstrap of the per-sentence difference; "
+        f"`{judged}` ({_judged_text(adopted)}) against every other row of the test "
+        f"table ({n_main} sentences{curve_text}): cells significantly won / tied / "
+        "lost per metric family (paired 95 % bootstrap of the per-sentence difference; "
         "FeatureAblation's leave-one-out τ, ~1 by construction, left out against "
         "it).",
         "",
@@ -729,6 +750,17 @@ def compose_markdown(
         "",
         "## Summary",
         "",
+        *(
+            [
+                "Row `Sigma` below is the explainer default this run started with "
+                "(the predicted class's logit / r, rate 0.1); the study's adopted "
+                f"configuration, the default from now on, is the row `{judged}` "
+                "(see the study's section and the verdict above).",
+                "",
+            ]
+            if adopted
+            else []
+        ),
         *headline_lines(main, faithful_table, planted, seed),
         "",
         f"Sigma in the test table: mean, rank among the {len(main.rows)} rows "

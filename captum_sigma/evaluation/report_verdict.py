@@ -197,6 +197,7 @@ def verdict_lines(
     floor: SanityResult | None = None,
     *,
     choice: StudyChoice | None = None,
+    adopted: bool = False,
     row: str = "Sigma",
     seed: int = 0,
 ) -> list[str]:
@@ -210,6 +211,8 @@ def verdict_lines(
         sanity (SanityResult): The model randomisation check.
         floor (SanityResult, optional): Its seed-vs-seed floor. Default: None.
         choice (StudyChoice, optional): The configuration study's choice.
+        adopted (bool, optional): Whether the adoption rule made the choice the
+                new default (``row`` is then the chosen candidate's row).
         row (str, optional): The judged row. Default: "Sigma".
         seed (int, optional): Bootstrap seed. Default: 0.
 
@@ -218,11 +221,19 @@ def verdict_lines(
     """
     lines = []
     if choice is not None:
-        kept = "the explainer default" if choice.chosen.is_default() else "not"
+        if choice.chosen.is_default():
+            status = "the explainer default itself"
+        elif adopted:
+            status = (
+                "adopted by the rule on the test sentences: it is the explainer "
+                "default from now on, replacing the logit / r with rate 0.1"
+            )
+        else:
+            status = "not adopted by the rule on the test sentences"
         lines.append(
             f"- **Configuration**: of {len(choice.configs)} candidates on the "
             f"validation split, the fixed criterion chose `{choice.chosen.name}` "
-            f"({kept} the default); `{row}` below is the shipped default."
+            f"({status}); the lines below judge `{row}`."
         )
     for family, by_other in records.items():
         cells = max(r.cells for r in by_other.values())

@@ -316,3 +316,23 @@ def test_the_page_colours_signed_rows_by_max_and_unsigned_ones_min_max() -> None
     assert 'background-color: hsl(120, 75%, 88%)" title="1"' in gradients
     # [CLS] / [SEP]: grey, never coloured, no score
     assert saliency.count('<mark class="special">') == 2
+
+
+def test_an_adopted_candidate_is_what_the_verdict_judges(tables) -> None:
+    main, faithful, planted, study, sanity = tables
+    choice, _ = study
+    name = choice.chosen.name
+    for op in main.metrics:
+        for metric, (_, higher) in METRICS.items():
+            base = main.metrics[op]["Sigma"][metric]
+            main.metrics[op][name][metric] = base + (0.5 if higher else -0.5)
+    planted["proba"].ranks[name] = np.ones(8)  # the planted rows include it then
+    text = compose_markdown(
+        main, faithful, planted, [], **_settings(study=study, sanity=sanity)
+    )
+    block = verdict_block(text)
+    assert "adopted by the rule on the test sentences" in block
+    assert f"the lines below judge `{name}`" in block
+    assert f"- **Planted token**: {name}'s hit@1" in block
+    assert f"the default from now on, is the row `{name}`" in text
+    assert "**adopted: it becomes the default of TextExplainer and the CLI**" in text
