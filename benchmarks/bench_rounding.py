@@ -3,7 +3,8 @@
 Float rounding differs between a padded batch and a text alone, between batch sizes
 and between thread counts; the solver amplifies it (tests/text/test_rounding.py).
 This script measures the resulting relative change of σ on the default model
-(TextExplainer.default(), predicted-class logit / r) on held-out sentences: batch 64
+(the previous TextExplainer default: ``TextExplainer.default(output="logit",
+options=SigmaOptions())``, predicted-class logit / r) on held-out sentences: batch 64
 vs each text alone (batch 1), and 1 vs 2 torch threads at batch 64.
 
     python benchmarks/bench_rounding.py --n 16 [--device cuda]
@@ -21,6 +22,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import torch  # noqa: E402
 from _common import machine, print_table, save_results  # noqa: E402
 
+from captum_sigma import SigmaOptions  # noqa: E402
 from captum_sigma.text import TextExplainer  # noqa: E402
 from captum_sigma.text.default_model import rotten_tomatoes_split  # noqa: E402
 
@@ -43,7 +45,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     texts = [text for text, _ in rotten_tomatoes_split("test")[: args.n]]
-    explainer = TextExplainer.default(device=args.device)
+    explainer = TextExplainer.default(
+        device=args.device, output="logit", options=SigmaOptions()
+    )
     explainer.regularization()
     batched = sigmas(explainer, texts, 64, 1)
     alone = sigmas(explainer, texts, 1, 1)

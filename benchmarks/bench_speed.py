@@ -15,9 +15,10 @@ lengths mixed between 8 and 48 with padding and attention mask, batches 1, 64 an
 
 Prints a table and writes benchmarks/results/bench_speed_<device>.json.
 
-``--default-model`` times what ``TextExplainer.default()`` explains: the packaged
-MiniLM classifier's predicted-class logit divided by ``r`` (``r`` from the default data
-sample, as the explainer estimates it), perturbed at ``model.bert.embeddings``, on the
+``--default-model`` times the packaged MiniLM classifier's predicted-class logit
+divided by ``r`` (the previous TextExplainer default,
+``TextExplainer.default(output="logit")``; ``r`` from the default data sample, as the
+explainer estimates it), perturbed at ``model.bert.embeddings``, on the
 first 16 Rotten Tomatoes test sentences (``rotten_tomatoes_split("test")[:16]``) at
 batches 1, 8 and 32 (a batch of 32 is the 16 sentences twice). Sigma with its defaults,
 sigma with the old sequential layout ``SigmaOptions(n_steps=46, n_samples=1)`` (same 50
@@ -279,11 +280,12 @@ IG_NAME = "LayerIG n_steps=50"
 
 
 def default_model_setup(device: torch.device, n_sentences: int):
-    """The default explainer's model, its logit r and the test sentences."""
+    """The default model, its logit r (the previous TextExplainer default) and the
+    test sentences."""
     from captum_sigma.text import TextExplainer
     from captum_sigma.text.default_model import rotten_tomatoes_split
 
-    explainer = TextExplainer.default(device=device)
+    explainer = TextExplainer.default(device=device, output="logit")
     r = explainer.regularization()  # as TextExplainer: LogitsOutput on the sample
     texts = [text for text, _ in rotten_tomatoes_split("test")[:n_sentences]]
     return explainer, r, texts

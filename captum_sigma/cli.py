@@ -54,12 +54,14 @@ from captum_sigma.cli_checks import (
     add_progress_options,
     check_data,
     check_device,
+    check_explained,
     check_input,
     check_layer,
     check_layer_list,
     check_model,
     check_output_dir,
     check_positive,
+    check_rate,
     check_target,
     exit_codes_epilog,
     load_checked_model,
@@ -191,6 +193,7 @@ def add_explain(subparsers: Any) -> None:
         "--target",
         help="class to explain (index or label name); default: the predicted class",
     )
+    _add_explained_option(parser)
     _add_run_options(parser)
     parser.set_defaults(handler=run_explain)
 
@@ -242,6 +245,7 @@ def add_explain_dataset(subparsers: Any) -> None:
         "--layer", type=int, help="explain this encoder layer's hidden state (1-based)"
     )
     parser.add_argument("--target", help="class index or label name to explain")
+    _add_explained_option(parser)
     parser.add_argument(
         "--restart",
         action="store_true",
@@ -407,6 +411,7 @@ def _job_settings(
         data,
         layer=args.layer,
         target=args.target,
+        output=args.explained,
         options={**asdict(_sigma_options(args)), "batch_size": args.batch_size},
         device=device.type,
         threads=torch.get_num_threads(),
@@ -446,6 +451,26 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 
 # -- options ---------------------------------------------------------------------
+
+
+#: ``captum_sigma.text``'s TEXT_OUTPUTS, DEFAULT_TEXT_OUTPUT and
+#: DEFAULT_TEXT_OPTIONS.rate, written out so that building the parser (``--help``)
+#: imports no model code; tests/test_cli.py checks that they agree.
+_TEXT_OUTPUTS = ("probability", "logit")
+_DEFAULT_TEXT_OUTPUT = "probability"
+_DEFAULT_TEXT_RATE = 1.0
+
+
+def _add_explained_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--explained",
+        metavar="{" + ",".join(_TEXT_OUTPUTS) + "}",
+        default=None,
+        help="a classifier's explained output: probability (the class's softmax "
+        "probability, self-normalised: --data is not used for it) or logit (the "
+        "class's logit / r from --data; the previous default, with --rate 0.1); "
+        f"default: {_DEFAULT_TEXT_OUTPUT}",
+    )
 
 
 def _add_text_options(parser: argparse.ArgumentParser) -> None:
@@ -491,10 +516,19 @@ def _add_run_options(parser: argparse.ArgumentParser, pages: bool = True) -> Non
         f"{_default_steps()}; with --reference {_reference_steps()})",
     )
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="weight of the entropy term (default for a classifier: "
+        f"{_DEFAULT_TEXT_RATE}, chosen with --explained probability by the "
+        "configuration study; for a bare encoder and with --reference: 0.1)",
+    )
+    parser.add_argument(
         "--reference",
         action="store_true",
         help="the reference implementation's run (captum_sigma.REFERENCE_OPTIONS: "
-        "random init, Adam, best-loss step; slow); --steps and --seed override it",
+        "random init, Adam, best-loss step, rate 0.1; slow); --steps, --rate and "
+        "--seed override it",
     )
     parser.add_argument(
         "--batch-size", type=int, default=16, help="texts per batch (%(default)s)"
@@ -532,7 +566,10 @@ def _check_run_options(
     check_positive("--steps", args.steps)
     check_positive("--threads", args.threads)
     check_positive("--batch-size", args.batch_size)
+    check_rate(args.rate)
     info = check_model(args.model)
+    args.explained = check_explained(getattr(args, "explained", None), info)
+    args.is_classifier = info.is_classifier
     device = check_device(args.device)
     data = check_data(args.data)
     if data is None:
@@ -545,7 +582,13 @@ def _check_run_options(
 
 
 def _sigma_options(args: argparse.Namespace) -> Any:
-    return sigma_options(args.steps, args.seed, reference=args.reference)
+    return sigma_options(
+        args.steps,
+        args.seed,
+        reference=args.reference,
+        rate=args.rate,
+        classifier=getattr(args, "is_classifier", True),
+    )
 
 
 def _default_steps() -> int:
@@ -581,6 +624,7 @@ def _load_explainer(
         batch_size=args.batch_size,
         show_progress=progress,
         options=_sigma_options(args),
+        output=getattr(args, "explained", None),
     )
 
 

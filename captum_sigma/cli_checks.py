@@ -32,6 +32,7 @@ __all__ = [
     "add_progress_options",
     "check_data",
     "check_device",
+    "check_explained",
     "check_file",
     "check_input",
     "check_layer",
@@ -40,6 +41,7 @@ __all__ = [
     "check_model",
     "check_output_dir",
     "check_positive",
+    "check_rate",
     "check_target",
     "exit_codes_epilog",
     "load_checked_model",
@@ -517,14 +519,57 @@ def load_checked_model(info: ModelInfo, device: Any) -> Tuple[Any, Any]:
 
 
 def sigma_options(
-    steps: Optional[int], seed: Optional[int], reference: bool = False
+    steps: Optional[int],
+    seed: Optional[int],
+    reference: bool = False,
+    rate: Optional[float] = None,
+    classifier: bool = True,
 ) -> Any:
-    """The :class:`~captum_sigma.SigmaOptions` of ``--steps``, ``--seed`` and
-    ``--reference`` (the reference implementation's run,
+    """The :class:`~captum_sigma.SigmaOptions` of ``--steps``, ``--seed``,
+    ``--rate`` and ``--reference`` (the reference implementation's run,
     ``captum_sigma.REFERENCE_OPTIONS``); a flag that is not given keeps the
-    options' own value."""
+    options' own value. Without ``--reference`` the base is the explainer's
+    default: :data:`~captum_sigma.text.DEFAULT_TEXT_OPTIONS` (rate 1) for a
+    classifier, ``SigmaOptions()`` for a bare encoder."""
     from captum_sigma.attr.common import resolve_options
     from captum_sigma.engine import REFERENCE_OPTIONS
+    from captum_sigma.text.explainer import DEFAULT_TEXT_OPTIONS
 
-    base = REFERENCE_OPTIONS if reference else None
-    return resolve_options(base, {"n_steps": steps, "seed": seed})
+    if reference:
+        base = REFERENCE_OPTIONS
+    else:
+        base = DEFAULT_TEXT_OPTIONS if classifier else None
+    return resolve_options(base, {"n_steps": steps, "seed": seed, "rate": rate})
+
+
+def check_explained(value: Optional[str], info: ModelInfo) -> Optional[str]:
+    """Checks ``--explained`` (a classifier's output: probability or logit).
+
+    Returns:
+        The output for :class:`~captum_sigma.text.TextExplainer` (the default
+        :data:`~captum_sigma.text.DEFAULT_TEXT_OUTPUT` when not given), None for a
+        bare encoder.
+
+    Raises:
+        CliError: A bad value, or a value given for a bare encoder.
+    """
+    from captum_sigma.text.explainer import DEFAULT_TEXT_OUTPUT, TEXT_OUTPUTS
+
+    if value is not None and value not in TEXT_OUTPUTS:
+        raise CliError(f"--explained {value!r}: give one of {', '.join(TEXT_OUTPUTS)}")
+    if not info.is_classifier:
+        if value is not None:
+            raise CliError(
+                f"--explained: --model {info.name} ({info.architecture}) is a bare "
+                "encoder; its pooled embedding / r is explained"
+            )
+        return None
+    return DEFAULT_TEXT_OUTPUT if value is None else value
+
+
+def check_rate(value: Optional[float]) -> None:
+    """Checks ``--rate`` (the entropy weight: a positive finite number)."""
+    import math
+
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise CliError(f"--rate must be a positive finite number, got {value}")

@@ -86,6 +86,42 @@ def test_explain_file_layer_target_and_words(model_dir, data_file, tmp_path, cap
     assert record["target"] == 1 and record["target_name"] == "positive"
 
 
+def test_explained_output_and_rate(model_dir, data_file, tmp_path, capsys):
+    """Default: the probability (rate 1); --explained logit --rate 0.1: the
+    previous default, the logit / r from --data."""
+    out = tmp_path / "out"
+    code, _, err = run(
+        ["explain", "good film", *fast(model_dir, out, data_file)], capsys
+    )
+    assert code == 0, err
+    record = json.loads((out / "explanations.json").read_text())["explanations"][0]
+    assert record["explained"].startswith("probability of class ")
+    argv = ["explain", "good film", "--explained", "logit", "--rate", "0.1"]
+    code, stdout, err = run([*argv, *fast(model_dir, out, data_file)], capsys)
+    assert code == 0, err
+    record = json.loads((out / "explanations.json").read_text())["explanations"][0]
+    assert record["explained"].startswith("logit of class ")
+    assert record["explained"].endswith(" / r") and "logit of class" in stdout
+
+
+def test_cli_defaults_agree_with_the_text_layer(capsys):
+    from captum_sigma import cli
+    from captum_sigma.text import (
+        DEFAULT_TEXT_OPTIONS,
+        DEFAULT_TEXT_OUTPUT,
+        TEXT_OUTPUTS,
+    )
+
+    assert cli._TEXT_OUTPUTS == TEXT_OUTPUTS
+    assert cli._DEFAULT_TEXT_OUTPUT == DEFAULT_TEXT_OUTPUT
+    assert cli._DEFAULT_TEXT_RATE == DEFAULT_TEXT_OPTIONS.rate
+    for command in ("explain", "explain-dataset"):
+        assert main([command, "--help"]) == 0
+        page = " ".join(capsys.readouterr().out.split())
+        assert "--explained {probability,logit}" in page
+        assert "default: probability" in page and "--rate RATE" in page
+
+
 def test_layers_writes_heatmap_and_matrix(model_dir, data_file, tmp_path, capsys):
     out = tmp_path / "out"
     code, stdout, err = run(
@@ -321,6 +357,11 @@ BAD_FLAGS = [
     ("explain-dataset", ["--layer", "99"], "--layer 99"),
     ("explain-dataset", ["--input", "{tmp}/none.jsonl"], "--input"),
     ("explain-dataset", ["--input", "{tmp}/t.csv", "--text-field", "body"], "body"),
+    ("explain", ["--explained", "proba"], "--explained 'proba': give one of"),
+    ("explain-dataset", ["--explained", "logits"], "--explained 'logits'"),
+    ("explain", ["--model", "{encoder}", "--explained", "logit"], "bare encoder"),
+    ("explain", ["--rate", "0"], "--rate must be a positive"),
+    ("layers", ["--rate", "nan"], "--rate must be a positive"),
     ("compare", ["--methods", "Sigma", "Bogus"], "--methods: unknown ['Bogus']"),
     ("compare", ["--file", "{tmp}/none.txt"], "--file"),
     ("compare", ["--model", "{encoder}"], "bare encoder without a trained"),

@@ -42,6 +42,7 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
     from captum_sigma.cli_checks import add_progress_options, exit_codes_epilog
     from captum_sigma.evaluation.methods import (
         DEFAULT_METHOD_NAMES,
+        SIGMA_LOGIT_ROW,
         SIGMA_PROBABILITY_ROW,
     )
 
@@ -74,8 +75,9 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         metavar="NAME",
-        help="methods to run (default: all but the last): Sigma "
-        f"{' '.join(DEFAULT_METHOD_NAMES)} '{SIGMA_PROBABILITY_ROW}'",
+        help="methods to run (default: all but the last two): Sigma "
+        f"{' '.join(DEFAULT_METHOD_NAMES)} '{SIGMA_PROBABILITY_ROW}' "
+        f"'{SIGMA_LOGIT_ROW}'",
     )
     parser.add_argument(
         "--faithful",
@@ -213,6 +215,7 @@ def _checked(args: argparse.Namespace) -> tuple[Any, ...]:
     )
     from captum_sigma.evaluation.methods import (
         DEFAULT_METHOD_NAMES,
+        SIGMA_LOGIT_ROW,
         SIGMA_PROBABILITY_ROW,
     )
 
@@ -222,7 +225,12 @@ def _checked(args: argparse.Namespace) -> tuple[Any, ...]:
     sigma_settings = (
         FAITHFUL_SIGMA_SETTINGS if args.faithful else DEFAULT_SIGMA_SETTINGS
     )
-    known = [*sigma_settings, *DEFAULT_METHOD_NAMES, SIGMA_PROBABILITY_ROW]
+    known = [
+        *sigma_settings,
+        *DEFAULT_METHOD_NAMES,
+        SIGMA_PROBABILITY_ROW,
+        SIGMA_LOGIT_ROW,
+    ]
     methods = check_methods(args.methods, known)
     info = check_model(args.model, need_classifier=True)
     device = check_device(args.device)

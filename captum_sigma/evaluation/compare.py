@@ -62,7 +62,7 @@ from captum_sigma.evaluation.tokens import (
     check_texts,
     tokenize_with_eligible,
 )
-from captum_sigma.text import TextExplainer, default_data_sample
+from captum_sigma.text import DEFAULT_TEXT_OPTIONS, TextExplainer, default_data_sample
 from captum_sigma.text.model import find_embeddings, model_device
 
 __all__ = [
@@ -128,12 +128,14 @@ STABILITY_METRICS: dict[str, tuple[str, bool]] = {
     "seed_tau": ("Seed Kendall τ ↑", True),
     "seed_top3": ("Seed top-3 overlap ↑", True),
 }
-#: Sigma with its default setting only: the row of ``TextExplainer.default()``.
-DEFAULT_SIGMA_SETTINGS: dict[str, SigmaOptions] = {"Sigma": SigmaOptions()}
+#: Sigma with its default setting only: the row of ``TextExplainer.default()``
+#: (the predicted class's probability, self-normalised, ``DEFAULT_TEXT_OPTIONS``).
+DEFAULT_SIGMA_SETTINGS: dict[str, SigmaOptions] = {"Sigma": DEFAULT_TEXT_OPTIONS}
 #: Sigma with its default and its faithful (reference, 5000 steps) setting, both
-#: run by :class:`~captum_sigma.text.TextExplainer` (logit / ``r``).
+#: run by :class:`~captum_sigma.text.TextExplainer` on its default output (the
+#: predicted class's probability, self-normalised).
 FAITHFUL_SIGMA_SETTINGS: dict[str, SigmaOptions] = {
-    "Sigma": SigmaOptions(),
+    "Sigma": DEFAULT_TEXT_OPTIONS,
     "Sigma (faithful)": REFERENCE_OPTIONS,
 }
 
@@ -757,8 +759,8 @@ def score_comparison(
         regularization (Tensor, ndarray or sequence, optional): r of the
                 logits, one value per class, for the representation change.
                 Default: None, estimated as ``TextExplainer(model, tokenizer,
-                data=sigma_data).regularization()``, the ``r`` of the Sigma
-                rows.
+                data=sigma_data, output="logit").regularization()``, the ``r``
+                of the logit / r Sigma rows (``SIGMA_LOGIT_ROW``).
         sigma_data (sequence of str, optional): Texts for that ``r``, as
                 :func:`compare`'s argument of the same name. Default:
                 :func:`~captum_sigma.text.default_data_sample`, as
@@ -846,10 +848,10 @@ def _logit_regularization(
         r = np.atleast_1d(np.asarray(regularization, dtype=np.float64))
         return r, "given"
     sample = default_data_sample() if sigma_data is None else list(sigma_data)
-    explainer = TextExplainer(model, tokenizer, data=sample)
+    explainer = TextExplainer(model, tokenizer, data=sample, output="logit")
     r = explainer.regularization()
     source = (
-        "TextExplainer(model, tokenizer, data="
+        "TextExplainer(model, tokenizer, output='logit', data="
         + ("default_data_sample()" if sigma_data is None else f"{len(sample)} texts")
         + ").regularization()"
     )

@@ -12,10 +12,14 @@ Shared conventions (``docs/evaluation.md``):
 - the row ``"Sigma"`` (and every row of ``sigma_settings``) is what
   :class:`~captum_sigma.text.TextExplainer` returns, by construction: the
   explainer's own :meth:`~captum_sigma.text.TextExplainer.attribute_tokens`
-  (the predicted class's logit divided by ``r`` from the data sample
-  :func:`~captum_sigma.text.default_data_sample`, the row's options); the row
-  :data:`SIGMA_PROBABILITY_ROW` is the other setting, Sigma on the probability with
-  the reference's self-normalisation (no ``r``);
+  on its default output (:data:`~captum_sigma.text.DEFAULT_TEXT_OUTPUT`: the
+  predicted class's probability, self-normalised, no ``r``), with the row's
+  options (``"Sigma"``: :data:`~captum_sigma.text.DEFAULT_TEXT_OPTIONS`, rate 1);
+  the row :data:`SIGMA_LOGIT_ROW` is the previous default (the predicted class's
+  logit divided by ``r`` from the data sample
+  :func:`~captum_sigma.text.default_data_sample`, ``SigmaOptions()``, rate 0.1)
+  and :data:`SIGMA_PROBABILITY_ROW` the probability, self-normalised, at
+  ``SigmaOptions()`` (rate 0.1);
 - gradient methods work at the output of the embedding layer (Captum's Layer*
   classes on ``model.bert.embeddings``: word + position + token-type embeddings
   after LayerNorm) and their (B, T, D) attributions are reduced to per-token
@@ -56,12 +60,18 @@ from captum_sigma.attr.common import seeded_rng
 from captum_sigma.engine import SigmaOptions
 from captum_sigma.evaluation.tokens import TokenBatch
 from captum_sigma.regularization import estimate_regularization
-from captum_sigma.text import TextExplainer, default_data_sample
+from captum_sigma.text import (
+    DEFAULT_TEXT_OPTIONS,
+    DEFAULT_TEXT_OUTPUT,
+    TextExplainer,
+    default_data_sample,
+)
 from captum_sigma.text.model import LogitsOutput, base_model, model_max_length
 from captum_sigma.text.tokenization import tokenize_texts
 
 __all__ = [
     "DEFAULT_METHOD_NAMES",
+    "SIGMA_LOGIT_ROW",
     "SIGMA_OUTPUTS",
     "SIGMA_PROBABILITY_ROW",
     "MethodSpec",
@@ -85,14 +95,20 @@ DEFAULT_METHOD_NAMES: tuple[str, ...] = (
     "Random",
 )
 
-#: The extra Sigma row: the default options on the predicted class's probability,
-#: self-normalised (``regularization=None``), the setting the comparison used to
-#: call "Sigma" before that row became the default explainer's.
+#: An extra Sigma row: ``SigmaOptions()`` (the paper's rate 0.1) on the predicted
+#: class's probability, self-normalised (``regularization=None``), computed by
+#: ``LayerSigmaAttribution(classifier_forward(model), embeddings)``; it differs
+#: from the row "Sigma" (the explainer's default) only by its options.
 SIGMA_PROBABILITY_ROW = "Sigma (probability, self-normalised)"
+#: An extra Sigma row: the previous :class:`~captum_sigma.text.TextExplainer`
+#: default, the predicted class's logit / r with ``SigmaOptions()`` (rate 0.1),
+#: i.e. ``TextExplainer(..., output="logit", options=SigmaOptions())``.
+SIGMA_LOGIT_ROW = "Sigma (logit / r, previous default)"
 
 #: What a Sigma row can explain, each within the paper's objective: the predicted
-#: class's logit / r (the default explainer's), its probability / r, its
-#: probability self-normalised (no r, the reference code's fallback), and the last
+#: class's logit / r (the previous default explainer's), its probability / r, its
+#: probability self-normalised (no r, the reference code's fallback: the default
+#: explainer's output), and the last
 #: layer's [CLS] or mean-pooled hidden state / r (the classifier's encoder explained
 #: as a bare encoder). r: per-element std over the data sample.
 SIGMA_OUTPUTS: tuple[str, ...] = (
@@ -483,13 +499,16 @@ def sigma_variant(
 
     Args:
         name (str): Row name.
-        output (str): One of :data:`SIGMA_OUTPUTS`. ``"logit"`` is exactly the
-                default explainer's row (``TextExplainer(...).attribute_tokens``);
+        output (str): One of :data:`SIGMA_OUTPUTS`. ``"logit"`` is exactly
+                ``TextExplainer(..., output="logit").attribute_tokens`` (the
+                previous default explainer's row with ``SigmaOptions()``);
                 ``"cls"`` / ``"mean"`` explain the classifier's encoder as a bare
                 encoder (``TextExplainer(model.base_model, pooling=...)``: the last
                 layer's [CLS] or mean-pooled hidden state / r); ``"probability"``
                 the predicted class's probability / r;
-                ``"probability, self-normalised"`` the probability without r.
+                ``"probability, self-normalised"`` the probability without r
+                (``LayerSigmaAttribution(classifier_forward(model), ...)``, the
+                quantity the default explainer explains).
         options (SigmaOptions, optional): The optimisation's options (its seed is
                 the run's). Default: ``SigmaOptions()``.
         data (sequence of str, optional): Texts for r. Default:
@@ -503,7 +522,7 @@ def sigma_variant(
     if output not in SIGMA_OUTPUTS:
         raise ValueError(f"output must be one of {SIGMA_OUTPUTS}, got {output!r}")
     if output == "logit":
-        return _explainer_spec(name, options, data)
+        return _explainer_spec(name, options, data, output="logit")
     if output == "probability, self-normalised":
         return _probability_spec(name, options, max_rows)
     passes = options.passes_per_example()
@@ -584,24 +603,44 @@ def _check_options(options: Any) -> SigmaOptions:
 
 
 def _explainer_spec(
-    name: str, options: SigmaOptions, data: Sequence[str] | None
+    name: str,
+    options: SigmaOptions,
+    data: Sequence[str] | None,
+    output: str = DEFAULT_TEXT_OUTPUT,
 ) -> MethodSpec:
-    """A Sigma row computed by :class:`TextExplainer` itself (its seed: the run's)."""
+    """A Sigma row computed by :class:`TextExplainer` itself (its seed: the run's).
+
+    ``output``: the explainer's ``output`` (default: the explainer's default, the
+    probability self-normalised; ``"logit"``: the logit / r from ``data``).
+    """
     options = _check_options(options)
 
     def build(forward: nn.Module, layer: nn.Module) -> _ExplainerScores:
         tokenizer = _text_tokenizer(name, forward)
         sample = default_data_sample() if data is None else list(data)
         explainer = TextExplainer(
-            forward.model, tokenizer, data=sample, embeddings=layer, options=options
+            forward.model,
+            tokenizer,
+            data=sample,
+            embeddings=layer,
+            options=options,
+            output=output,
         )
         return _ExplainerScores(explainer)
 
+    if output == "probability":
+        explained = "probability of the predicted class"
+        regularization = "None (the example's own s^2)"
+    else:
+        explained = f"{output} of the predicted class / r"
+        regularization = "r from " + (
+            "default_data_sample()" if data is None else f"{len(data)} given texts"
+        )
     settings = {
-        "class": "TextExplainer(...).attribute_tokens (what explain() returns)",
-        "explained": "logit of the predicted class / r",
-        "regularization": "r from "
-        + ("default_data_sample()" if data is None else f"{len(data)} given texts"),
+        "class": f"TextExplainer(..., output={output!r}).attribute_tokens (what "
+        "explain() returns)",
+        "explained": explained,
+        "regularization": regularization,
         **{key: value for key, value in asdict(options).items() if key != "seed"},
         "passes_per_example": options.passes_per_example(),
     }
@@ -779,12 +818,14 @@ def default_methods(
 
     Args:
         names (sequence of str, optional): Methods to return: names of
-                :data:`DEFAULT_METHOD_NAMES`, keys of ``sigma_settings`` or
-                :data:`SIGMA_PROBABILITY_ROW`. Default: all Sigma settings, then
-                every default method.
+                :data:`DEFAULT_METHOD_NAMES`, keys of ``sigma_settings``,
+                :data:`SIGMA_PROBABILITY_ROW` or :data:`SIGMA_LOGIT_ROW`.
+                Default: all Sigma settings, then every default method.
         sigma_settings (mapping, optional): Row name -> :class:`SigmaOptions`
-                of each Sigma row run by :class:`TextExplainer` (logit / ``r``).
-                Default: ``{"Sigma": SigmaOptions()}``, the default explainer.
+                of each Sigma row run by :class:`TextExplainer` on its default
+                output (the probability, self-normalised).
+                Default: ``{"Sigma": DEFAULT_TEXT_OPTIONS}``, the default
+                explainer (``TextExplainer.default()``).
         ig_steps (int, optional): Integrated-gradients steps. Default: 50.
         n_samples (int, optional): Lime / KernelShap samples. Default: 500.
         lime_alpha (float, optional): Ridge penalty of Lime's surrogate.
@@ -799,7 +840,7 @@ def default_methods(
         methods (dict[str, MethodSpec]): By name, in table order.
     """
     if sigma_settings is None:
-        sigma_settings = {"Sigma": SigmaOptions()}
+        sigma_settings = {"Sigma": DEFAULT_TEXT_OPTIONS}
     for name, value in (("ig_steps", ig_steps), ("n_samples", n_samples)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -815,6 +856,9 @@ def default_methods(
     factories.update(registry)
     factories[SIGMA_PROBABILITY_ROW] = lambda: _probability_spec(
         SIGMA_PROBABILITY_ROW, SigmaOptions(), max_rows
+    )
+    factories[SIGMA_LOGIT_ROW] = lambda: _explainer_spec(
+        SIGMA_LOGIT_ROW, SigmaOptions(), sigma_data, output="logit"
     )
     if names is None:
         names = defaults

@@ -87,6 +87,7 @@ def text_job_settings(
     options: Mapping[str, Any],
     device: str,
     threads: int,
+    output: Optional[str] = None,
 ) -> Dict[str, Any]:
     """The explainer's part of a corpus job's identity, known before loading.
 
@@ -95,6 +96,8 @@ def text_job_settings(
         data: The ``r`` data sample (hashed), or None (self-normalised).
         layer: The explained layer, or None.
         target: The explained class, or None (the predicted one).
+        output: A classifier's explained output (``"probability"`` or
+            ``"logit"``), None for a bare encoder.
         options: The sigma options (``SigmaOptions.attribute_kwargs()``) and any
             other option that changes the numbers (e.g. ``batch_size``).
         device: The device type (``cpu``, ``cuda``, ``mps``).
@@ -105,6 +108,7 @@ def text_job_settings(
         "data_sha256": None if data is None else texts_sha256(data),
         "layer": layer,
         "target": target,
+        "output": output,
         "options": dict(options),
         "device": device,
         "threads": threads,

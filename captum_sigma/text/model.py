@@ -22,6 +22,7 @@ __all__ = [
     "LogitsOutput",
     "POOLINGS",
     "PooledOutput",
+    "ProbabilitiesOutput",
     "base_model",
     "eval_mode",
     "find_embeddings",
@@ -152,6 +153,23 @@ class LogitsOutput:
                 "(batch, classes)"
             )
         return _normalise(logits, self.r)
+
+
+class ProbabilitiesOutput:
+    """Φ = the classifier's softmax probabilities (shape ``(C,)``), not normalised.
+
+    ``softmax(dim=-1)`` of :class:`LogitsOutput`'s logits, in their dtype: exactly
+    what ``captum_sigma.evaluation.classifier_forward(model, "proba")`` computes,
+    the quantity the removal metrics measure. Explained self-normalised
+    (``regularization=None``: each text divides by its own ``s²``).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.logits = LogitsOutput(model)
+
+    def __call__(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        return self.logits(input_ids, attention_mask).softmax(dim=-1)
 
 
 class PooledOutput:

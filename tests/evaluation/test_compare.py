@@ -17,7 +17,9 @@ from rounding import AMPLIFICATION_BOUND, relative_forward_difference
 
 from captum_sigma import REFERENCE_OPTIONS, SigmaOptions
 from captum_sigma.evaluation import (
+    DEFAULT_SIGMA_SETTINGS,
     ERASER_BINS,
+    FAITHFUL_SIGMA_SETTINGS,
     METRIC_FAMILIES,
     METRICS,
     STABILITY_METRICS,
@@ -206,7 +208,8 @@ def test_target_is_predicted_class(setup, result) -> None:
 
 
 def token_score_tolerance(model, tokenizer) -> float:
-    """Sigma explains logit / r; the solver amplifies the rounding that padding
+    """Sigma explains the probability (self-normalised) or the logit / r; the
+    solver amplifies the rounding that padding
     causes in the logits by at most AMPLIFICATION_BOUND (tests/text/
     test_rounding.py); a token's score ``K · log(scale / σ)`` (K embedding
     elements) then moves by at most ``K · |Δσ / σ|``."""
@@ -237,7 +240,9 @@ def test_scores_do_not_depend_on_batching(setup, result) -> None:
 def test_sigma_row_is_the_text_explainers_and_probability_row_is_extra(
     setup,
 ) -> None:
-    """The row "Sigma" is TextExplainer's own result (same forward, r, options)."""
+    """The row "Sigma" is TextExplainer's own result (same forward, r, options):
+    since the configuration study, the predicted class's probability,
+    self-normalised (the explainer's default output)."""
     from captum_sigma.evaluation.methods import SIGMA_PROBABILITY_ROW
     from captum_sigma.text import TextExplainer
 
@@ -251,7 +256,9 @@ def test_sigma_row_is_the_text_explainers_and_probability_row_is_extra(
     compared = compare(
         model, tokenizer, TEXTS, methods, operators=(), batch_size=1, stability_n=0
     )
+    # built as the registry builds it: the explainer's default output
     explainer = TextExplainer(model, tokenizer, data=SIGMA_DATA, options=options)
+    assert explainer.output == "probability"
     for index, explanation in enumerate(explainer.explain(TEXTS)):
         eligible = compared.eligible[index, : len(explanation.tokens)]
         expected = np.where(eligible, explanation.scores, 0.0)
@@ -260,9 +267,60 @@ def test_sigma_row_is_the_text_explainers_and_probability_row_is_extra(
             expected,
             atol=token_score_tolerance(model, tokenizer),
         )
-    assert "logit" in compared.settings["methods"]["Sigma"]["explained"]
+    sigma = compared.settings["methods"]["Sigma"]
+    assert sigma["explained"] == "probability of the predicted class"
+    assert sigma["regularization"].startswith("None")
     probability = compared.settings["methods"][SIGMA_PROBABILITY_ROW]
     assert probability["regularization"].startswith("None")
+
+
+def test_registry_defaults_are_the_explainers_and_the_logit_row_is_the_previous(
+    setup,
+) -> None:
+    """DEFAULT_SIGMA_SETTINGS / FAITHFUL_SIGMA_SETTINGS follow the explainer's
+    default (probability, rate 1); SIGMA_LOGIT_ROW is the previous default
+    (logit / r, SigmaOptions()), computed by TextExplainer(output="logit")."""
+    from captum_sigma.evaluation.methods import SIGMA_LOGIT_ROW
+    from captum_sigma.text import DEFAULT_TEXT_OPTIONS, TextExplainer
+
+    assert DEFAULT_SIGMA_SETTINGS == {"Sigma": DEFAULT_TEXT_OPTIONS}
+    assert FAITHFUL_SIGMA_SETTINGS == {
+        "Sigma": DEFAULT_TEXT_OPTIONS,
+        "Sigma (faithful)": REFERENCE_OPTIONS,
+    }
+    specs = default_methods(["Sigma", SIGMA_LOGIT_ROW], sigma_data=SIGMA_DATA)
+    assert specs["Sigma"].settings["rate"] == 1.0
+    assert specs["Sigma"].settings["explained"] == "probability of the predicted class"
+    previous = specs[SIGMA_LOGIT_ROW].settings
+    assert previous["rate"] == 0.1 and previous["explained"] == (
+        "logit of the predicted class / r"
+    )
+    assert previous["regularization"] == f"r from {len(SIGMA_DATA)} given texts"
+    faithful = default_methods(
+        ["Sigma (faithful)"], sigma_settings=FAITHFUL_SIGMA_SETTINGS
+    )["Sigma (faithful)"].settings
+    assert faithful["explained"] == "probability of the predicted class"
+    assert faithful["n_steps"] == REFERENCE_OPTIONS.n_steps
+    model, tokenizer = setup
+    compared = compare(
+        model,
+        tokenizer,
+        TEXTS,
+        {SIGMA_LOGIT_ROW: specs[SIGMA_LOGIT_ROW]},
+        operators=(),
+        batch_size=len(TEXTS),
+        stability_n=0,
+    )
+    explainer = TextExplainer(
+        model, tokenizer, data=SIGMA_DATA, output="logit", options=SigmaOptions()
+    )
+    for index, explanation in enumerate(explainer.explain(TEXTS)):
+        eligible = compared.eligible[index, : len(explanation.tokens)]
+        np.testing.assert_allclose(
+            compared.scores[SIGMA_LOGIT_ROW][index, : len(explanation.tokens)],
+            np.where(eligible, explanation.scores, 0.0),
+            atol=token_score_tolerance(model, tokenizer),
+        )
 
 
 def test_bootstrap_interval_contains_the_mean(result) -> None:
@@ -338,13 +396,18 @@ def test_user_methods_callable_and_captum_object(setup) -> None:
 def test_write_comparison_files_and_escapes_html(setup, tmp_path) -> None:
     model, tokenizer = setup
     texts = ["the film is <img src=x onerror=alert(1)> good", "a dull plot"]
+    from captum_sigma.evaluation.methods import sigma_variant
+
+    # Sigma on the logit / r (the previous default): this random tiny model gives
+    # p ~ 0.5 to every text, so the default's self-normalised probability leaves
+    # every sigma at its cap, the scores flat and LOO tau undefined (5 signed
+    # cells, not 6); the report needs a row whose scores vary.
+    methods = {
+        "Sigma": sigma_variant("Sigma", "logit"),
+        **default_methods(["Saliency", "FeatureAblation", "Random"]),
+    }
     result = compare(
-        model,
-        tokenizer,
-        texts,
-        ["Sigma", "Saliency", "FeatureAblation", "Random"],
-        operators=("delete",),
-        stability_n=0,
+        model, tokenizer, texts, methods, operators=("delete",), stability_n=0
     )
     paths = write_comparison(result, tmp_path / "out")
     for key in ("markdown", "csv", "html"):
@@ -547,7 +610,9 @@ def test_score_comparison_of_a_pickled_result_equals_compare(setup) -> None:
     # r of the logits is the Sigma rows' r: TextExplainer's on the same data
     from captum_sigma.text import TextExplainer
 
-    expected_r = TextExplainer(model, tokenizer, data=SIGMA_DATA).regularization()
+    expected_r = TextExplainer(
+        model, tokenizer, data=SIGMA_DATA, output="logit"
+    ).regularization()
     np.testing.assert_array_equal(
         again.settings["regularization"], expected_r.double().numpy()
     )

@@ -10,6 +10,7 @@ from test_compare import SIGMA_DATA, TEXTS, root_conftest, tiny_tokenizer
 from captum_sigma import SigmaOptions
 from captum_sigma.evaluation import compare
 from captum_sigma.evaluation.methods import (
+    SIGMA_LOGIT_ROW,
     SIGMA_OUTPUTS,
     classifier_forward,
     default_methods,
@@ -100,13 +101,29 @@ def setup(tmp_path_factory):
     return model, tokenizer
 
 
-def test_logit_variant_is_the_default_explainers_row(setup) -> None:
+def test_logit_variant_is_the_previous_default_explainers_row(setup) -> None:
+    # The explainer's default became the probability; the "logit" variant is the
+    # previous default's row, SIGMA_LOGIT_ROW (TextExplainer(output="logit")).
     model, tokenizer = setup
-    specs = default_methods(["Sigma"], sigma_settings={"Sigma": FAST})
-    specs["variant"] = sigma_variant("variant", "logit", FAST, data=SIGMA_DATA)
-    specs["Sigma"] = sigma_variant("Sigma", "logit", FAST, data=SIGMA_DATA)
+    specs = default_methods([SIGMA_LOGIT_ROW], sigma_data=SIGMA_DATA)
+    specs["variant"] = sigma_variant("variant", "logit", data=SIGMA_DATA)
     result = compare(model, tokenizer, TEXTS, specs, operators=(), stability_n=0)
-    np.testing.assert_array_equal(result.scores["variant"], result.scores["Sigma"])
+    np.testing.assert_array_equal(
+        result.scores["variant"], result.scores[SIGMA_LOGIT_ROW]
+    )
+
+
+def test_default_row_is_the_adopted_candidate(setup) -> None:
+    """The row "Sigma" (TextExplainer's default) computes the study's adopted
+    candidate, "probability, self-normalised" at rate 1, by construction."""
+    model, tokenizer = setup
+    chosen = SigmaOptions(n_steps=4, rate=1.0)
+    specs = default_methods(["Sigma"], sigma_settings={"Sigma": chosen})
+    specs["candidate"] = sigma_variant(
+        "candidate", "probability, self-normalised", chosen
+    )
+    result = compare(model, tokenizer, TEXTS, specs, operators=(), stability_n=0)
+    np.testing.assert_array_equal(result.scores["candidate"], result.scores["Sigma"])
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])

@@ -229,6 +229,11 @@ def test_a_resume_with_any_other_identity_is_refused_naming_the_field(
         (rerun(source=edited), "input.sha256"),
         (rerun(tiny_model_dir, data, reference.source, "--seed", "1"), "seed"),
         (rerun(tiny_model_dir, data, reference.source, "--threads", "2"), "threads"),
+        (
+            rerun(tiny_model_dir, data, reference.source, "--explained", "logit"),
+            "explainer.output",
+        ),
+        (rerun(tiny_model_dir, data, reference.source, "--rate", "0.1"), "rate"),
     ]
     for (code, captured), field in cases:
         assert code == 2 and field in captured.err, (field, captured.err)

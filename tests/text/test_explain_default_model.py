@@ -27,7 +27,9 @@ def explainer():
     return TextExplainer.default(data=default_data_sample(64))
 
 
-#: 408 passes per sentence. The predicted-class logit of a confident prediction is
+#: 408 passes per sentence, on the previous default's output (the predicted-class
+#: logit / r, rate 0.1: ``output="logit"``). The predicted-class logit of a
+#: confident prediction is
 #: a scalar output whose noisy gradient is dominated by the other tokens (relative
 #: standard deviation 4-20 per draw, README "Benchmarks"), so the 50-pass default
 #: does not reliably order tokens whose information differs by a factor ~1.5, such
@@ -38,7 +40,9 @@ CONVERGED = SigmaOptions(n_steps=200, warm_start_probes=8)
 
 @pytest.fixture(scope="module")
 def converged_explanations():
-    explainer = TextExplainer.default(data=default_data_sample(64), options=CONVERGED)
+    explainer = TextExplainer.default(
+        data=default_data_sample(64), options=CONVERGED, output="logit"
+    )
     return explainer.explain([POSITIVE, NEGATIVE], words=True)
 
 
@@ -51,8 +55,13 @@ def test_clear_sentences_are_predicted_correctly(explanations):
     positive, negative = explanations
     assert positive.predicted_name == "positive" and positive.probability > 0.8
     assert negative.predicted_name == "negative" and negative.probability > 0.8
-    assert positive.explained == "class 1 (positive)"
+    # the default explains the predicted class's probability (self-normalised)
+    assert positive.explained == "probability of class 1 (positive)"
     assert negative.target == 0
+
+
+def test_converged_run_explains_the_logit_over_r(converged_explanations):
+    assert converged_explanations[0].explained == "logit of class 1 (positive) / r"
 
 
 @pytest.mark.parametrize(

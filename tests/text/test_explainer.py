@@ -15,8 +15,15 @@ from text_models import (
 )
 from torch import nn
 
-from captum_sigma import LayerSigmaAttribution, estimate_regularization
-from captum_sigma.text import TextExplainer, TextExplanation
+from captum_sigma import LayerSigmaAttribution, SigmaOptions, estimate_regularization
+from captum_sigma.evaluation.methods import classifier_forward
+from captum_sigma.text import (
+    DEFAULT_TEXT_OPTIONS,
+    DEFAULT_TEXT_OUTPUT,
+    TextExplainer,
+    TextExplanation,
+)
+from captum_sigma.text.model import LogitsOutput, ProbabilitiesOutput
 
 DATA = ["good film", "bad plot .", "the movie is great", "awful , not good !"]
 TEXTS = ["unbelievably good film !", "bad", "the plot was not very good ."]
@@ -45,7 +52,9 @@ def test_classifier_explanations_have_tokens_scores_sigma_and_prediction(explain
         assert all(score > 0 for score in result.scores)
         assert result.predicted_label in (0, 1) and 0.5 <= result.probability <= 1
         assert result.target == result.predicted_label
-        assert result.explained == f"class {result.target} (LABEL_{result.target})"
+        # The default explains the class's probability (DEFAULT_TEXT_OUTPUT).
+        name = f"class {result.target} (LABEL_{result.target})"
+        assert result.explained == f"probability of {name}"
         assert result.word_ids[0] is None and result.offsets[0] == (0, 0)
     assert isinstance(explainer.explain(TEXTS[0]), TextExplanation)
 
@@ -80,7 +89,13 @@ def test_batch_size_does_not_change_results(tiny_bert, tokenizer, threads):
         assert relative_sigma_change(a.sigma, b.sigma) <= tolerance
 
 
-def test_target_by_index_name_and_per_text(explainer):
+def test_target_by_index_name_and_per_text(tiny_bert, tokenizer):
+    # The logit: with two classes the self-normalised probabilities of class 0
+    # and class 1 change by the same amount, and this near-uniform random model
+    # gives them nearly the same scale, so only the logit tells the targets apart.
+    explainer = TextExplainer(
+        tiny_bert, tokenizer, data=DATA, n_steps=STEPS, output="logit"
+    )
     by_index = explainer.explain(TEXTS[:2], target=1)
     by_name = explainer.explain(TEXTS[:2], target="label_1")
     per_text = explainer.explain(TEXTS[:2], target=[1, "LABEL_1"])
@@ -138,11 +153,17 @@ def test_layer_matches_the_core_api_with_r_from_the_same_sample(tiny_bert, token
         return_input_shape=False,
         return_sigma=True,
         n_steps=STEPS,
+        rate=DEFAULT_TEXT_OPTIONS.rate,  # the explainer's default options, layers too
     )
     torch.testing.assert_close(torch.tensor(ours.sigma), sigma[0], rtol=1e-4, atol=0)
 
 
-def test_regularization_is_estimated_once_and_cached(explainer):
+def test_regularization_is_estimated_once_and_cached(tiny_bert, tokenizer):
+    # r of the logits: only output="logit" uses it (the probability, the
+    # default, is self-normalised and has none).
+    explainer = TextExplainer(
+        tiny_bert, tokenizer, data=DATA, n_steps=STEPS, output="logit"
+    )
     logits_r = explainer.regularization()
     assert logits_r.shape == (2,)
     assert explainer.regularization() is logits_r
@@ -151,8 +172,10 @@ def test_regularization_is_estimated_once_and_cached(explainer):
 
 
 def test_without_data_each_text_normalises_itself(tiny_bert, tokenizer):
-    explainer = TextExplainer(tiny_bert, tokenizer, n_steps=STEPS)
+    explainer = TextExplainer(tiny_bert, tokenizer, n_steps=STEPS, output="logit")
     assert explainer.regularization() is None and explainer.regularization(1) is None
+    assert explainer.explain(TEXTS[1]).explained.startswith("logit of class")
+    assert not explainer.explain(TEXTS[1]).explained.endswith("/ r")
     result = explainer.explain(TEXTS[0], layer=1)
     assert all(0 < s < result.scale for s in result.sigma)
 
@@ -259,6 +282,138 @@ def test_markup_in_texts_is_escaped_in_html(explainer):
         page = result.to_html().lower()
         assert "<script" not in page and "<img" not in page
         assert "&lt;script&gt;" in page or "&lt;img" in page
+
+
+def _encoded(tokenizer, texts):
+    encoding = tokenizer(texts, padding=True, return_tensors="pt")
+    return encoding["input_ids"], encoding["attention_mask"]
+
+
+def _predicted(model, ids, mask):
+    with torch.no_grad():
+        return LogitsOutput(model)(ids, mask).argmax(-1)
+
+
+def test_default_explains_the_probability_self_normalised_at_rate_1(
+    tiny_bert, tokenizer
+):
+    """The default (chosen by the configuration study): the predicted class's
+    softmax probability, regularization=None, SigmaOptions(rate=1.0)."""
+    assert DEFAULT_TEXT_OUTPUT == "probability"
+    assert DEFAULT_TEXT_OPTIONS == SigmaOptions(rate=1.0)
+    assert SigmaOptions().rate == 0.1  # the Captum classes' default is unchanged
+    explainer = TextExplainer(tiny_bert, tokenizer, data=DATA)
+    assert explainer.output == "probability" and explainer.options.rate == 1.0
+    assert explainer.options == DEFAULT_TEXT_OPTIONS
+    assert explainer.regularization() is None  # r of the logits is not used
+    ids, mask = _encoded(tokenizer, TEXTS)
+    target = _predicted(tiny_bert, ids, mask)
+    scores, sigma = explainer.attribute_tokens(ids, mask)
+    expected, expected_sigma = LayerSigmaAttribution(
+        ProbabilitiesOutput(tiny_bert), tiny_bert.bert.embeddings
+    ).attribute(
+        ids,
+        target=target,
+        additional_forward_args=(mask,),
+        token_mask=mask,
+        regularization=None,
+        return_input_shape=False,
+        return_sigma=True,
+        options=SigmaOptions(rate=1.0),
+    )
+    torch.testing.assert_close(scores, expected.float(), rtol=0, atol=0)
+    torch.testing.assert_close(
+        sigma, expected_sigma.float(), rtol=0, atol=0, equal_nan=True
+    )
+    # explain() returns the same numbers, text by text of the same batch
+    for row, result in enumerate(explainer.explain(TEXTS)):
+        real = mask[row].bool()
+        assert result.scores == scores[row][real].tolist()
+
+
+def test_probabilities_output_is_the_evaluations_proba_forward(tiny_bert, tokenizer):
+    ids, mask = _encoded(tokenizer, TEXTS)
+    with torch.no_grad():
+        ours = ProbabilitiesOutput(tiny_bert)(ids, mask)
+        theirs = classifier_forward(tiny_bert, "proba")(ids, mask)
+    assert ours.dtype == theirs.dtype
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_output_logit_with_default_options_is_the_previous_default(
+    tiny_bert, tokenizer
+):
+    """output="logit", options=SigmaOptions(): logit / r from data, rate 0.1."""
+    explainer = TextExplainer(
+        tiny_bert, tokenizer, data=DATA, output="logit", options=SigmaOptions()
+    )
+    sample_ids, sample_mask = _encoded(tokenizer, DATA)
+    r = estimate_regularization(
+        LogitsOutput(tiny_bert),
+        [
+            {
+                "inputs": sample_ids,
+                "additional_forward_args": (sample_mask,),
+                "token_mask": sample_mask,
+            }
+        ],
+    )
+    torch.testing.assert_close(explainer.regularization(), r)
+    ids, mask = _encoded(tokenizer, TEXTS)
+    target = _predicted(tiny_bert, ids, mask)
+    scores, _ = explainer.attribute_tokens(ids, mask)
+    expected = LayerSigmaAttribution(
+        LogitsOutput(tiny_bert, r), tiny_bert.bert.embeddings
+    ).attribute(
+        ids,
+        target=target,
+        additional_forward_args=(mask,),
+        token_mask=mask,
+        regularization=1.0,
+        return_input_shape=False,
+        options=SigmaOptions(),
+    )
+    torch.testing.assert_close(scores, expected.float(), rtol=0, atol=0)
+    result = explainer.explain(TEXTS[0])
+    assert result.explained == f"logit of class {result.target} (LABEL_1) / r".replace(
+        "LABEL_1", f"LABEL_{result.target}"
+    )
+    # the probability and the logit give different scores
+    default = TextExplainer(tiny_bert, tokenizer, data=DATA, options=SigmaOptions())
+    assert not torch.equal(default.attribute_tokens(ids, mask)[0], scores)
+
+
+def test_options_replace_the_default_options_and_flat_fields_override(
+    tiny_bert, tokenizer
+):
+    given = TextExplainer(tiny_bert, tokenizer, options=SigmaOptions(n_steps=5))
+    assert given.options == SigmaOptions(n_steps=5)  # rate 0.1: replaced entirely
+    flat = TextExplainer(tiny_bert, tokenizer, n_steps=5)
+    assert flat.options == SigmaOptions(rate=1.0, n_steps=5)
+    assert TextExplainer(tiny_bert, tokenizer, rate=0.1).options == SigmaOptions()
+
+
+def test_bad_output_values_raise(tiny_bert, tokenizer):
+    for bad in ("proba", "logits", "", 1):
+        with pytest.raises(ValueError, match="output"):
+            TextExplainer(tiny_bert, tokenizer, output=bad)
+    encoder = make_tiny_encoder()
+    for given in ("probability", "logit"):
+        with pytest.raises(ValueError, match="output.*not a sequence classifier"):
+            TextExplainer(encoder, tokenizer, output=given)
+    bare = TextExplainer(encoder, tokenizer, data=DATA)
+    assert bare.output is None and bare.options == SigmaOptions()  # unchanged
+
+
+def test_layers_are_explained_the_same_whatever_the_output(tiny_bert, tokenizer):
+    options = SigmaOptions(n_steps=STEPS)
+    outputs = [
+        TextExplainer(tiny_bert, tokenizer, data=DATA, options=options, output=name)
+        for name in ("probability", "logit")
+    ]
+    a, b = (explainer.explain(TEXTS[0], layer=1) for explainer in outputs)
+    assert a.explained == b.explained == "layer 1 hidden state"
+    assert a.sigma == b.sigma
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

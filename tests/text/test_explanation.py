@@ -19,7 +19,7 @@ def wordpiece_explanation():
         tokens=["[CLS]", "un", "##believ", "##ably", "good", "!", "[SEP]"],
         scores=[1.0, 2.0, 3.0, 4.0, 5.0, 0.5, 0.25],
         sigma=[0.4, 0.1, 0.2, 0.4, 0.05, 0.45, 0.48],
-        explained="class 1 (positive)",
+        explained="probability of class 1 (positive)",
         target=1,
         target_name="positive",
         predicted_label=1,

@@ -12,7 +12,9 @@ root-mean-square, so ``|s| / r ≲ 100`` for the logits; the normalised change
 element is about twice the root-mean-square: amplification ≲ 2 · 100 / 0.3 ≈ 700
 per step, and the bound ``AMPLIFICATION_BOUND = 2000`` leaves room for the sum over
 steps. The invariance tests (test_explainer.py) allow this bound times the
-rounding that padding actually causes on the machine running them.
+rounding that padding actually causes on the machine running them. The analysis is
+the logit / r's (``output="logit"``, rate 0.1); the default output, the
+probability self-normalised at rate 1, is measured against the same bound.
 """
 
 import dataclasses
@@ -29,7 +31,7 @@ from rounding import (
 from text_models import make_tokenizer
 
 from captum_sigma.engine import SigmaOptions, solve_sigma
-from captum_sigma.text import TextExplainer
+from captum_sigma.text import DEFAULT_TEXT_OPTIONS, TextExplainer
 
 DATA = ["good film", "bad plot .", "the movie is great", "awful , not good !"]
 TEXTS = ["unbelievably good film !", "bad", "the plot was not very good ."]
@@ -45,24 +47,38 @@ def amplification(explainer, module, texts):
     return change / INJECTED
 
 
+#: Each explained output with its options: the logit / r at the paper's rate
+#: (the analysis above, the previous default) and the default (probability,
+#: self-normalised, DEFAULT_TEXT_OPTIONS).
+OUTPUTS = {
+    "logit": {"output": "logit", "options": SigmaOptions()},
+    "probability": {"output": "probability", "options": DEFAULT_TEXT_OPTIONS},
+}
+
+
+@pytest.mark.parametrize("output", sorted(OUTPUTS))
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n_steps", [20, SigmaOptions.n_steps])
-def test_tiny_bert_amplification_is_bounded(tiny_bert, threads, n_steps):
+def test_tiny_bert_amplification_is_bounded(tiny_bert, threads, n_steps, output):
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         explainer = TextExplainer(
-            tiny_bert, make_tokenizer(), data=DATA, n_steps=n_steps
+            tiny_bert, make_tokenizer(), data=DATA, n_steps=n_steps, **OUTPUTS[output]
         )
         explainer.regularization()  # r from clean passes, before the injection
         factor = amplification(explainer, tiny_bert.classifier, TEXTS)
     finally:
         torch.set_num_threads(previous)
-    assert 0 < factor <= AMPLIFICATION_BOUND
+    # The random tiny BERT's probabilities hardly depend on the tokens (σ stays
+    # near its cap): rounding of the logits may then not move σ at all.
+    assert factor <= AMPLIFICATION_BOUND
+    assert factor > 0 if output == "logit" else factor >= 0
 
 
-def test_default_model_amplification_is_bounded():
-    explainer = TextExplainer.default()
+@pytest.mark.parametrize("output", sorted(OUTPUTS))
+def test_default_model_amplification_is_bounded(output):
+    explainer = TextExplainer.default(**OUTPUTS[output])
     explainer.regularization()
     texts = ["rare bird has more than enough charm to make it memorable.", "dull."]
     factor = amplification(explainer, explainer.model.classifier, texts)
