@@ -13,12 +13,12 @@ as target:
    split, scored with both metric families; the criterion of
    :mod:`captum_sigma.evaluation.study` (fixed before the test run) chooses one;
 2. test table: the explainer default ("Sigma"), the chosen candidate (when it is
-   not the default), Sigma on the self-normalised probability (the setting the
-   report scored before), IntegratedGradients (on the probability and on the
-   logit), Saliency, InputXGradient, DeepLift, FeatureAblation, Lime,
-   KernelShap (500 samples) and Random on ``--n`` sentences of the held-out
-   *test* split, both removal operators, both metric families (``--curve-n``:
-   deletion / insertion curves on a prefix);
+   not the default), the previous default (logit / r, rate 0.1),
+   IntegratedGradients (on the probability and on the logit), Saliency,
+   InputXGradient, DeepLift, FeatureAblation, Lime, KernelShap (500 samples)
+   and Random on ``--n`` sentences of the held-out *test* split, both removal
+   operators, every metric family (``--curve-n``: deletion / insertion curves on
+   a prefix);
 3. Sigma's faithful reference setting (5000 steps) on the first ``--faithful-n``
    test sentences;
 4. the planted-token ground truth (a tiny BERT trained in-repo with a planted
@@ -49,7 +49,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from captum_sigma.engine import SigmaOptions  # noqa: E402
 from captum_sigma.evaluation import (  # noqa: E402
     FAITHFUL_SIGMA_SETTINGS,
     compare,
@@ -59,7 +58,7 @@ from captum_sigma.evaluation import (  # noqa: E402
     score_comparison,
     train_planted_model,
 )
-from captum_sigma.evaluation.methods import SIGMA_PROBABILITY_ROW  # noqa: E402
+from captum_sigma.evaluation.methods import SIGMA_LOGIT_ROW  # noqa: E402
 from captum_sigma.evaluation.planted import PLANTED_WORD, shortcut_rates  # noqa: E402
 from captum_sigma.evaluation.report_text import (  # noqa: E402
     model_lines,
@@ -76,8 +75,12 @@ from captum_sigma.evaluation.study import (  # noqa: E402
     embedding_stds,
     study_configs,
 )
+from captum_sigma.text import DEFAULT_TEXT_OPTIONS, DEFAULT_TEXT_OUTPUT  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: What the row "Sigma" is (the explainer default): part of the keys of every
+#: stage with Sigma in it, so that a new default recomputes them.
+SIGMA_DEFAULT = repr((DEFAULT_TEXT_OUTPUT, DEFAULT_TEXT_OPTIONS))
 README = Path(__file__).resolve().parents[1] / "README.md"
 OTHER_METHODS = (
     "IntegratedGradients",
@@ -298,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return value, depends
 
-    sigma_rows = ("Sigma", SIGMA_PROBABILITY_ROW)
+    sigma_rows = ("Sigma", SIGMA_LOGIT_ROW)
     logit_specs = {
         f"{name} (logit)": spec
         for name, spec in default_methods(["IntegratedGradients"]).items()
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             "sigma-rows",
             sigma_rows,
             stability_n=args.stability_n,
-            extra={"sigma": repr(SigmaOptions())},
+            extra={"sigma": SIGMA_DEFAULT},
         ),
         attributions(
             "logit-rows", ("IntegratedGradients",), "logit", specs=logit_specs
@@ -322,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     faithful = stages.run(
         "faithful",
-        dict(shared, n=n_faithful, options=repr(faithful_options)),
+        dict(shared, n=n_faithful, options=repr(faithful_options), sigma=SIGMA_DEFAULT),
         lambda: compare(
             model,
             tokenizer,
@@ -373,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             shared,
             n=args.planted_n,
             rows=tuple(planted_methods),
-            sigma=repr(SigmaOptions()),
+            sigma=SIGMA_DEFAULT,
         ),
         lambda: run_planted(args, tokenizer, planted_methods),
     )
@@ -397,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             n=n_sanity,
             layers=args.sanity_layers,
             rows=tuple(sanity_specs),
-            sigma=repr(SigmaOptions()),
+            sigma=SIGMA_DEFAULT,
         ),
         lambda: run_sanity(
             model,

@@ -13,9 +13,10 @@ eligible tokens and x' a perturbed input:
   two classes it equals |p_c(x) - p_c(x')|.
 - **representation change** D(x, x') = ((z_c(x') - z_c(x)) / r_c)², with z_c
   the logit of the explained class and r_c the standard deviation of that
-  logit over a data sample (``TextExplainer(model, tokenizer,
+  logit over a data sample (``TextExplainer(model, tokenizer, output="logit",
   data=default_data_sample()).regularization()``). This is **Sigma's own
-  objective**: the default explainer explains z_c / r_c and its loss is the
+  objective** for the logit / r (the explainer default until the configuration
+  study; ``output="logit"``): it explains z_c / r_c and its loss is the
   mean of exactly this squared change under Gaussian noise on the token
   embeddings; here the change is caused by deletion or [MASK] instead of noise.
   Read these metrics as **home ground for Sigma**.
@@ -202,7 +203,8 @@ def dependence_metrics(
 
     Examples::
 
-        >>> r = TextExplainer(model, tokenizer, data=sample).regularization()
+        >>> explainer = TextExplainer(model, tokenizer, data=sample, output="logit")
+        >>> r = explainer.regularization()
         >>> result = dependence_metrics(
         ...     classifier_forward(model, "logit"), input_ids, attention_mask,
         ...     eligible, scores, regularization=r,

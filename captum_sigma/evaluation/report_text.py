@@ -346,6 +346,12 @@ def judged_row(choice: StudyChoice, main: ComparisonResult, seed: int) -> str:
     return choice.chosen.name if adoption_lines(choice, main, seed=seed)[1] else "Sigma"
 
 
+def _explained(result: ComparisonResult, row: str) -> str:
+    """What a Sigma row explains, from its recorded settings."""
+    settings = result.settings.get("methods", {}).get(row, {})
+    return str(settings.get("explained", "output recorded in its settings"))
+
+
 def _judged_text(adopted: bool) -> str:
     if adopted:
         return "the configuration the study adopted as the new explainer default"
@@ -618,8 +624,8 @@ def headline_lines(
         "scores vary by less than 1 % (max − min < 0.01 × mean) is "
         + ", ".join(f"{flat[r]:.0%} for `{r}`" for r in flat)
         + " (a saturated probability hardly moves under the noise, so a "
-        "self-normalised objective pushes every σ to the cap; the default explains "
-        "the logit / r).",
+        "self-normalised objective pushes every σ to the cap; row `Sigma` explains "
+        f"the {_explained(main, 'Sigma')}).",
         "- Seed stability (seed 0 vs 1): "
         + ", ".join(
             f"{m} tau {tau:.2f} / top-3 overlap {top:.2f}"
@@ -753,7 +759,8 @@ def compose_markdown(
         *(
             [
                 "Row `Sigma` below is the explainer default this run started with "
-                "(the predicted class's logit / r, rate 0.1); the study's adopted "
+                f"({_explained(main, 'Sigma')}, rate {sigma.get('rate')}); the "
+                "study's adopted "
                 f"configuration, the default from now on, is the row `{judged}` "
                 "(see the study's section and the verdict above).",
                 "",
@@ -815,9 +822,9 @@ def compose_markdown(
         "classes), reduced to per-token scores by summing over the hidden dimension "
         "(Saliency: sum of |gradient|, the L1 norm)",
         "- Sigma (the default, row `Sigma`): `TextExplainer.default()`'s own "
-        "`attribute_tokens` (the predicted class's logit / r, r from "
-        f"`default_data_sample()`), {_settings(sigma)}; `{SIGMA_PROBABILITY_ROW}`: "
-        "`LayerSigmaAttribution` on the probability, `regularization=None`; "
+        f"`attribute_tokens` ({_explained(main, 'Sigma')}; regularization: "
+        f"{sigma.get('regularization', 'n/a')}), {_settings(sigma)}; other Sigma "
+        "rows: see their names and the study; "
         f"Sigma (faithful): {_settings(faithful)}, same forward and r as Sigma; "
         f"seed {seed} (seed {seed + 1} for the stability run)",
         "- IntegratedGradients: `LayerIntegratedGradients`, n_steps 50, "
@@ -896,9 +903,14 @@ def compose_markdown(
             [r for r in sigma_rows + ["Lime", "KernelShap"] if r in main.rows],
             seed,
         ),
-        "Row `Sigma` is `TextExplainer.default()`'s result (logit of the predicted "
-        f"class / r); `{SIGMA_PROBABILITY_ROW}` explains its probability without "
-        "r; `IntegratedGradients (logit)` explains the logit instead of the "
+        "Row `Sigma` is `TextExplainer.default()`'s result (the "
+        f"{_explained(main, 'Sigma')}); "
+        + "; ".join(
+            f"`{row}` explains the {_explained(main, row)}"
+            for row in sigma_rows
+            if row != "Sigma"
+        )
+        + "; `IntegratedGradients (logit)` explains the logit instead of the "
         "probability.",
         "",
         f"## Sigma's faithful setting: first {n_c} sentences",

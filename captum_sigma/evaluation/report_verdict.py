@@ -226,7 +226,7 @@ def verdict_lines(
         elif adopted:
             status = (
                 "adopted by the rule on the test sentences: it is the explainer "
-                "default from now on, replacing the logit / r with rate 0.1"
+                "default from now on, replacing this run's row `Sigma`"
             )
         else:
             status = "not adopted by the rule on the test sentences"

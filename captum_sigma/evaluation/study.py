@@ -27,6 +27,7 @@ from torch import nn
 
 from captum_sigma.engine import SigmaOptions
 from captum_sigma.evaluation.methods import SIGMA_OUTPUTS, MethodSpec, sigma_variant
+from captum_sigma.text import DEFAULT_TEXT_OPTIONS, DEFAULT_TEXT_OUTPUT
 from captum_sigma.text.model import find_embeddings, model_device
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "StudyConfig",
     "adopt",
     "choose",
+    "default_config",
     "embedding_stds",
     "study_configs",
 ]
@@ -60,8 +62,8 @@ CRITERION = (
     "each under both removal operators (delete, mask). The candidate with the "
     "lowest mean rank over the 8 cells is chosen; an exact tie goes to the "
     "explainer default, then to the earlier candidate. The representation-change "
-    "family is reported but left out: it is measured at the default's own output "
-    "(logit / r) and would favour that candidate. Deletion / insertion curves are "
+    "family is reported but left out: it is measured at the logit / r, the output "
+    "some candidates explain, and would favour them. Deletion / insertion curves are "
     "not computed on the validation sentences (their cost)."
 )
 #: When the chosen candidate replaces the default (applied to the test sentences).
@@ -120,13 +122,24 @@ class StudyConfig:
         )
 
     def is_default(self) -> bool:
-        """Whether this is the explainer default (logit / r, default options)."""
-        defaults = SigmaOptions()
-        return (
-            self.output == "logit"
-            and self.rate == defaults.rate
-            and self.scale == defaults.scale
+        """Whether this is the explainer default (:func:`default_config`)."""
+        default = default_config()
+        return (self.output, self.rate, self.scale) == (
+            default.output,
+            default.rate,
+            default.scale,
         )
+
+
+def default_config() -> StudyConfig:
+    """``TextExplainer``'s default (its output and options) as a candidate."""
+    output = {"probability": "probability, self-normalised", "logit": "logit"}
+    return StudyConfig(
+        output[DEFAULT_TEXT_OUTPUT],
+        DEFAULT_TEXT_OPTIONS.rate,
+        DEFAULT_TEXT_OPTIONS.scale,
+        "default",
+    )
 
 
 def embedding_stds(
@@ -155,8 +168,9 @@ def embedding_stds(
 def study_configs(
     word_embedding_std: float, perturbed_std: float | None = None
 ) -> list[StudyConfig]:
-    r"""The candidates: every output x :data:`RATES` at the default scale, and
-    every output at the default rate with the reference's recommended scale.
+    r"""The candidates: the explainer default first, every output x :data:`RATES`
+    at the paper's scale (0.5), and every output at the paper's rate (0.1) with
+    the reference's recommended scale.
 
     Args:
         word_embedding_std (float): Std of the model's word-embedding matrix; the
@@ -168,19 +182,18 @@ def study_configs(
     Returns:
         The candidates, the explainer default first.
     """
-    default = SigmaOptions()
-    scales = [(default.scale, "default")]
-    scales.append((round(10 * word_embedding_std, 4), "10 x std(word embeddings)"))
+    paper = SigmaOptions()  # the paper's rate and scale anchor the grid
+    scales = [(round(10 * word_embedding_std, 4), "10 x std(word embeddings)")]
     if perturbed_std is not None:
         scales.append((round(10 * perturbed_std, 4), "10 x std(perturbed layer)"))
-    configs = [StudyConfig("logit", default.rate, default.scale, "default")]
+    configs = [default_config()]
     for output in SIGMA_OUTPUTS:
         for rate in RATES:
-            config = StudyConfig(output, rate, default.scale, "default")
-            if config not in configs:
+            config = StudyConfig(output, rate, paper.scale, "default")
+            if not config.is_default():
                 configs.append(config)
-        for scale, label in scales[1:]:
-            configs.append(StudyConfig(output, default.rate, scale, label))
+        for scale, label in scales:
+            configs.append(StudyConfig(output, paper.rate, scale, label))
     return configs
 
 
