@@ -152,7 +152,7 @@ def plot_verdict(
         axis.axvline(0, color="black", linewidth=0.8)
         axis.set_xlim(-cells, cells)
         axis.set_title(f"{family}\n({cells} cells)", fontsize=9)
-        axis.set_xlabel(f"{row}: wins − losses", fontsize=8)
+        axis.set_xlabel("cells won − cells lost", fontsize=8)
     axes[0].set_yticks(positions, others, fontsize=8)
     axes[0].invert_yaxis()
     figure.suptitle(
