@@ -184,8 +184,10 @@ def sanity_section(
         "depend on what the top of the network learned (the explanation fails "
         "the check). A stochastic method's ρ against itself under another seed "
         "(last column) bounds what it can reach at all: its ρ against the "
-        "randomised model is low partly through its own noise. `Random` is ~0 by "
-        "construction.",
+        "randomised model is low partly through its own noise. `Random` is 1 by "
+        "construction: its scores depend on the seed only, never on the model, so "
+        "the check flags it, as it should (it is left out of the verdict's "
+        "place).",
     ]
 
 
