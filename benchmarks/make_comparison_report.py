@@ -354,22 +354,20 @@ def main(argv: list[str] | None = None) -> int:
         return _missing(stages)
     choice = choose(study_scored.metrics, configs)
     LOG.info("study: chose %s", choice.chosen.name)
-    if not choice.chosen.is_default():
-        chosen = choice.chosen
+    chosen = (
+        {} if choice.chosen.is_default() else {choice.chosen.name: choice.chosen.spec()}
+    )
+    if chosen:
         parts.append(
             attributions(
                 "chosen-rows",
-                (chosen.name,),
+                tuple(chosen),
                 stability_n=args.stability_n,
-                specs={chosen.name: chosen.spec()},
+                specs=chosen,
             )
         )
-    planted_methods = {
-        **default_methods(list(sigma_rows)),
-        **default_methods(list(OTHER_METHODS + SAMPLING_METHODS)),
-    }
-    if not choice.chosen.is_default():
-        planted_methods[choice.chosen.name] = choice.chosen.spec()
+    others = default_methods(list(OTHER_METHODS + SAMPLING_METHODS))
+    planted_methods = {**default_methods(list(sigma_rows)), **others, **chosen}
     planted = stages.run(
         "planted",
         dict(
@@ -387,12 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     for part, _ in parts[1:]:
         table = table.combine(part)
     n_sanity = min(args.sanity_n, args.n)
-    sanity_specs = {
-        **default_methods(list(OTHER_METHODS + SAMPLING_METHODS)),
-        **default_methods(["Sigma"]),
-    }
-    if not choice.chosen.is_default():
-        sanity_specs[choice.chosen.name] = choice.chosen.spec()
+    sanity_specs = {**others, **default_methods(["Sigma"]), **chosen}
     sanity = stages.run(
         "sanity",
         dict(

@@ -286,7 +286,7 @@ def write_report(
     plot_faithfulness_vs_cost(main, figures / "faithfulness_vs_cost.png", "delete")
     plot_agreement(main, figures / "agreement.png")
     plot_planted(planted["proba"], figures / "planted.png")
-    judged = judged_row(study[0], main, seed)
+    judged = judged_row(study[0], adoption_lines(study[0], main, seed=seed)[1])
     _, records_by_family = verdict_table(main, judged, main.families, seed=seed)
     plot_verdict(records_by_family, judged, figures / "verdict.png")
     n_html = min(6, len(faithful_table.texts))
@@ -341,9 +341,9 @@ def write_report(
     return path
 
 
-def judged_row(choice: StudyChoice, main: ComparisonResult, seed: int) -> str:
+def judged_row(choice: StudyChoice, adopted: bool) -> str:
     """The row the verdict is about: the adopted candidate, else ``"Sigma"``."""
-    return choice.chosen.name if adoption_lines(choice, main, seed=seed)[1] else "Sigma"
+    return choice.chosen.name if adopted else "Sigma"
 
 
 def _explained(result: ComparisonResult, row: str) -> str:
@@ -715,7 +715,7 @@ def compose_markdown(
     faithful = faithful_table.settings["methods"]["Sigma (faithful)"]
     stage_text = ", ".join(f"{k} {v / 60:.1f} min" for k, v in stage_seconds.items())
     adoption, adopted = adoption_lines(choice, main, seed=seed)
-    judged = judged_row(choice, main, seed)
+    judged = judged_row(choice, adopted)
     table_lines, records = verdict_table(main, judged, main.families, seed=seed)
     sigma_rows = _sigma_rows(main)
     parts = [
