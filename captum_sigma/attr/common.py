@@ -9,7 +9,6 @@ arguments into one :class:`~captum_sigma.engine.SigmaOptions`;
 import warnings
 from contextlib import contextmanager
 from dataclasses import fields, replace
-from functools import partial
 from typing import (
     Any,
     Callable,
@@ -228,6 +227,19 @@ class RepeatedCall:
         return self._cache[n]
 
 
+def take_rows(value: Any, rows: Tensor, batch: int) -> Any:
+    """Rows ``rows`` of every batch-first tensor (or per-example list) in value."""
+    if isinstance(value, Tensor):
+        if value.dim() > 0 and value.shape[0] == batch:
+            return value[rows.to(value.device)]
+        return value
+    if isinstance(value, list) and len(value) == batch:
+        return [value[i] for i in rows.tolist()]
+    if isinstance(value, tuple):
+        return tuple(take_rows(item, rows, batch) for item in value)
+    return value
+
+
 def slice_batch(value: Any, start: int, end: int, batch: int) -> Any:
     """Rows ``start:end`` of every batch-first tensor (or per-example list) in value."""
     if isinstance(value, Tensor):
@@ -392,15 +404,17 @@ def solve_in_chunks(
     retrying with a smaller chunk returns what the larger one would have.
     """
     results: List[Tuple[SigmaProblem, SigmaResult]] = []
-    bar = progress(desc=desc, total=batch * options.n_steps, disable=not show_progress)
+    # the most steps; with ``tol`` examples may finish earlier (the bar then stops
+    # short of its total)
+    bar = progress(
+        desc=desc, total=batch * options.step_limit, disable=not show_progress
+    )
     start = 0
     while start < batch:
         end = min(batch, start + chunk_size)
         try:
             problem, clean = build(start, end)
-            result = solve_sigma(
-                problem, options, clean=clean, on_step=partial(bar.update, end - start)
-            )
+            result = solve_sigma(problem, options, clean=clean, on_step=bar.update)
         except torch.cuda.OutOfMemoryError:
             if chunk_size == 1:
                 raise
@@ -429,9 +443,9 @@ def chunk_size_for(internal_batch_size: Optional[int], n_rows: int, batch: int) 
 
 
 def concat_results(
-    results: List[Tuple[SigmaProblem, SigmaResult]],
-) -> Tuple[Tensor, Tensor, Tuple[Tensor, ...]]:
-    """Stacks the chunks' ``σ``, group sizes and group ids along the batch."""
+    results: List[Tuple[SigmaProblem, SigmaResult]], scale: float
+) -> Tuple[Tensor, Tensor, Tuple[Tensor, ...], Optional[Tensor]]:
+    """Stacks the chunks' ``σ``, group sizes, group ids and standard errors."""
     sigma = torch.cat([result.sigma for _, result in results])
     sizes = torch.cat([result.group_sizes for _, result in results])
     n_inputs = len(results[0][0].groups)
@@ -439,7 +453,9 @@ def concat_results(
         torch.cat([problem.groups[i] for problem, _ in results])
         for i in range(n_inputs)
     )
-    return sigma, sizes, groups
+    errors = [result.standard_error(scale) for _, result in results]
+    error = None if errors[0] is None else torch.cat(errors)
+    return sigma, sizes, groups, error
 
 
 def scores_in_input_shape(
@@ -475,22 +491,28 @@ def attribute_groups(
         inputs: The perturbed tensors (for their dtypes and the devices to fork).
         build: Builds the problem of rows ``[start, end)``.
         options: The resolved options.
-        internal_batch_size: Bound on the rows (examples × draws) of one forward.
+        internal_batch_size: Bound on the rows (examples × chains × draws) of one
+            forward.
         show_progress: Show a progress bar.
         return_input_shape: Input-shaped scores, else ``(B, n_groups)`` scores.
         desc: The progress bar's label.
 
     Returns:
-        ``(attributions, sigma)``: a tuple of input-shaped tensors (one tensor of
-        group scores with ``return_input_shape=False``) and ``σ`` of shape
-        ``(B, n_groups)``.
+        ``(attributions, sigma, standard_error)``: a tuple of input-shaped tensors
+        (one tensor of group scores with ``return_input_shape=False``), ``σ`` of
+        shape ``(B, n_groups)`` and the standard error of every group's score
+        ``(B, n_groups)`` in nats (NaN everywhere with a single chain).
     """
     batch = inputs[0].shape[0]
-    chunk = chunk_size_for(internal_batch_size, options.n_samples, batch)
+    rows_per_example = options.n_samples * options.chains
+    chunk = chunk_size_for(internal_batch_size, rows_per_example, batch)
     with isolated_rng_and_grad(inputs):
         results = solve_in_chunks(batch, chunk, build, options, show_progress, desc)
-    sigma, sizes, groups = concat_results(results)
+    sigma, sizes, groups, error = concat_results(results, options.scale)
+    if error is None:
+        error = torch.full_like(sigma, float("nan"))
+    error = torch.where(torch.isnan(sigma), torch.zeros_like(error), error)
     if not return_input_shape:
-        return (group_scores(sigma, sizes, options.scale),), sigma
+        return (group_scores(sigma, sizes, options.scale),), sigma, error
     scores = scores_in_input_shape(sigma, groups, options.scale, torch.float32)
-    return tuple(s.to(i.dtype) for s, i in zip(scores, inputs)), sigma
+    return tuple(s.to(i.dtype) for s, i in zip(scores, inputs)), sigma, error

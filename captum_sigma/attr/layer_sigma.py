@@ -85,6 +85,7 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
         internal_batch_size: Optional[int] = None,
         return_input_shape: bool = True,
         return_sigma: bool = False,
+        return_standard_error: bool = False,
         show_progress: bool = False,
         selection: Optional[str] = None,
         init: Optional[str] = None,
@@ -102,8 +103,8 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
                 first (e.g. token ids of shape (B, T)).
             target, additional_forward_args, n_steps, lr, n_samples, scale, rate,
             regularization, seed, internal_batch_size, return_input_shape,
-            return_sigma, show_progress, selection, init, warm_start_probes,
-            warm_start_rounds, optimizer, options: As in
+            return_sigma, return_standard_error, show_progress, selection, init,
+            warm_start_probes, warm_start_rounds, optimizer, options: As in
                 :meth:`SigmaAttribution.attribute`; ``return_input_shape=False``
                 returns (B, n_groups) group scores, i.e. (B, T) for a (B, T, D) layer.
             token_mask (Tensor, optional): (B, T) mask of real tokens (e.g. the
@@ -119,7 +120,8 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
 
         Returns:
             Layer-shaped attributions (a tuple if the layer has several tensors),
-            or ``(attributions, sigma)`` with ``return_sigma=True``.
+            or ``(attributions, sigma)`` with ``return_sigma=True`` (and the
+            standard error last with ``return_standard_error=True``).
         """
         formatted = common.format_tensors("inputs", inputs)
         batch = common.check_batch("inputs", formatted)
@@ -153,6 +155,7 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
                 internal_batch_size=internal_batch_size,
                 return_input_shape=return_input_shape,
                 return_sigma=return_sigma,
+                return_standard_error=return_standard_error,
                 show_progress=show_progress,
                 token_mask=token_mask,
                 options=options,

@@ -11,7 +11,7 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_sigma.attr import common
-from captum_sigma.engine import SigmaOptions, SigmaProblem
+from captum_sigma.engine import HiddenFunction, SigmaOptions, SigmaProblem
 
 __all__ = ["SigmaAttribution"]
 
@@ -73,6 +73,7 @@ class SigmaAttribution(PerturbationAttribution):
         internal_batch_size: Optional[int] = None,
         return_input_shape: bool = True,
         return_sigma: bool = False,
+        return_standard_error: bool = False,
         show_progress: bool = False,
         selection: Optional[str] = None,
         init: Optional[str] = None,
@@ -122,6 +123,10 @@ class SigmaAttribution(PerturbationAttribution):
                 (B, n_groups) with the group scores. Default: True
             return_sigma (bool, optional): Also return ``σ`` of shape (B, n_groups)
                 (NaN for groups an example does not have). Default: False
+            return_standard_error (bool, optional): Also return the standard error
+                of every group's score (nats), shape (B, n_groups), estimated from
+                the independent chains of the run (``SigmaOptions.chains``; NaN
+                with a single chain, 0 for absent groups). Default: False
             show_progress (bool, optional): Show a progress bar. Default: False
             token_mask (Tensor, optional): (B, T) mask of real tokens for inputs of
                 shape (B, T, ...): padded positions are never perturbed nor scored and
@@ -133,7 +138,9 @@ class SigmaAttribution(PerturbationAttribution):
 
         Returns:
             *Tensor* or *tuple[Tensor, ...]* of **attributions**, and with
-            ``return_sigma=True`` the tuple ``(attributions, sigma)``.
+            ``return_sigma=True`` the tuple ``(attributions, sigma)``; with
+            ``return_standard_error=True`` the standard error follows last, e.g.
+            ``(attributions, sigma, standard_error)``.
 
         Examples::
 
@@ -181,7 +188,7 @@ class SigmaAttribution(PerturbationAttribution):
                 batch,
             )
 
-        scores, sigma = common.attribute_groups(
+        scores, sigma, error = common.attribute_groups(
             formatted,
             build,
             options,
@@ -194,7 +201,9 @@ class SigmaAttribution(PerturbationAttribution):
             attributions = _format_output(is_tuple, scores)
         else:
             attributions = scores[0]
-        return (attributions, sigma) if return_sigma else attributions
+        extra = (sigma,) if return_sigma else ()
+        extra += (error,) if return_standard_error else ()
+        return (attributions, *extra) if extra else attributions
 
     def _chunk_problem(
         self,
@@ -214,14 +223,25 @@ class SigmaAttribution(PerturbationAttribution):
         chunk_args = common.slice_batch(args, start, end, batch)
         forward_func = self.forward_func
 
-        repeated = common.RepeatedCall((), chunk_target, chunk_args)
+        def hidden_for(chunk_target: TargetType, chunk_args: Any) -> HiddenFunction:
+            repeated = common.RepeatedCall((), chunk_target, chunk_args)
 
-        def hidden_fn(perturbed: Tuple[Tensor, ...], n_repeats: int) -> Tensor:
-            _, repeated_target, repeated_args = repeated(n_repeats)
-            output = _run_forward(forward_func, perturbed, None, repeated_args)
-            output = common.check_output(output, perturbed[0].shape[0])
-            return common.select_target(output, repeated_target)
+            def hidden_fn(perturbed: Tuple[Tensor, ...], n_repeats: int) -> Tensor:
+                _, repeated_target, repeated_args = repeated(n_repeats)
+                output = _run_forward(forward_func, perturbed, None, repeated_args)
+                output = common.check_output(output, perturbed[0].shape[0])
+                return common.select_target(output, repeated_target)
 
+            return hidden_fn
+
+        def restrict(rows: Tensor) -> HiddenFunction:
+            size = end - start
+            return hidden_for(
+                common.take_rows(chunk_target, rows, size),
+                common.take_rows(chunk_args, rows, size),
+            )
+
+        hidden_fn = hidden_for(chunk_target, chunk_args)
         with torch.no_grad():
             clean = hidden_fn(chunk_inputs, 1)
         problem = SigmaProblem(
@@ -231,5 +251,6 @@ class SigmaAttribution(PerturbationAttribution):
             hidden_fn=hidden_fn,
             regularization=common.check_regularization(regularization, clean),
             output_mask=None if token_mask is None else token_mask[start:end],
+            restrict=restrict,
         )
         return problem, clean

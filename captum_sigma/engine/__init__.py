@@ -13,6 +13,7 @@ from captum_sigma.engine.solve import (
     SELECTIONS,
     SigmaOptions,
     SigmaResult,
+    chain_seed,
     solve_sigma,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "SigmaOptions",
     "SigmaProblem",
     "SigmaResult",
+    "chain_seed",
     "derive_seed",
     "positional_normal",
     "solve_sigma",

@@ -50,6 +50,10 @@ class SigmaProblem:
         output_mask: ``(B, T)`` bool mask of the real positions of a per-position
             output ``(B, T, ...)``; masked positions are left out of the loss. ``None``
             when every output element counts.
+        restrict: ``restrict(rows)`` returns the :data:`HiddenFunction` of the
+            examples ``rows`` (indices into this batch) alone, so that examples
+            that are done can leave the forward pass (:meth:`select`). None: the
+            batch cannot shrink.
     """
 
     inputs: Tuple[Tensor, ...]
@@ -58,6 +62,30 @@ class SigmaProblem:
     hidden_fn: HiddenFunction
     regularization: Optional[Tensor] = None
     output_mask: Optional[Tensor] = None
+    restrict: Optional[Callable[[Tensor], HiddenFunction]] = None
+
+    def select(self, rows: Tensor) -> "SigmaProblem":
+        """The problem of the examples ``rows`` alone (needs :attr:`restrict`).
+
+        Args:
+            rows: ``int64`` indices into this batch, in the order wanted.
+        """
+        if self.restrict is None:
+            raise ValueError("this problem cannot be restricted to some of its rows")
+        restrict = self.restrict
+
+        def sub_restrict(sub_rows: Tensor) -> HiddenFunction:
+            return restrict(rows[sub_rows])
+
+        return SigmaProblem(
+            inputs=tuple(inp[rows] for inp in self.inputs),
+            groups=tuple(group[rows] for group in self.groups),
+            n_groups=self.n_groups,
+            hidden_fn=restrict(rows),
+            regularization=self.regularization,
+            output_mask=None if self.output_mask is None else self.output_mask[rows],
+            restrict=sub_restrict,
+        )
 
     @property
     def batch_size(self) -> int:

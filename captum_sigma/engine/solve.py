@@ -13,13 +13,13 @@ This module is plain torch and knows nothing of Captum.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from captum_sigma.engine.noise import positional_normal
+from captum_sigma.engine.noise import derive_seed, positional_normal
 from captum_sigma.engine.problem import SigmaProblem
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "SigmaResult",
     "REFERENCE_OPTIONS",
     "SELECTIONS",
+    "chain_seed",
     "INITS",
     "OPTIMIZERS",
     "solve_sigma",
@@ -79,6 +80,22 @@ class SigmaOptions:
         optimizer: ``"newton"`` (stochastic Newton steps with a closed-form
             per-group curvature, see :func:`_newton_step`) or ``"adam"`` (the
             reference).
+        chains: Independent runs of the whole optimisation (warm start included),
+            each with its own noise streams (chain 0 uses ``seed`` itself, chain
+            ``k`` the seed :func:`chain_seed` derives). The result is their mean
+            score (the geometric mean of ``σ``) and, with two or more chains, every
+            group's score carries a standard error: the chains' sample standard
+            deviation over ``sqrt(chains)``. The chains are independent and
+            identically distributed given the input, so this is an unbiased
+            estimate of the Monte-Carlo variance of the returned mean at this
+            budget (not of the bias of stopping early, which a calibration
+            against a long run measures: ``benchmarks/bench_trust.py``).
+        tol: With ``chains >= 2``: keep stepping after ``n_steps`` until the
+            standard error of every group's score (``|g| · log(scale / σ_g)``,
+            nats per group) is at most ``tol``, or ``max_steps`` steps were taken.
+            An example that is done stops costing: the next steps run on the
+            others only. None: exactly ``n_steps`` steps.
+        max_steps: Most steps with ``tol`` (default ``10 · n_steps``).
 
     The defaults spend 50 forward+backward passes per example (4 for the warm start,
     23 steps of two draws, each step one batched forward), Integrated Gradients'
@@ -98,9 +115,13 @@ class SigmaOptions:
     warm_start_rounds: int = 1
     antithetic: bool = False
     optimizer: str = "newton"
+    chains: int = 1
+    tol: Optional[float] = None
+    max_steps: Optional[int] = None
 
     def __post_init__(self) -> None:
-        for name in ("n_steps", "n_samples", "warm_start_probes", "warm_start_rounds"):
+        names = ("n_steps", "n_samples", "warm_start_probes", "warm_start_rounds")
+        for name in names + ("chains",):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -126,6 +147,44 @@ class SigmaOptions:
             )
         if self.antithetic and self.n_samples % 2:
             raise ValueError("antithetic=True needs an even n_samples")
+        self._check_budget()
+
+    def _check_budget(self) -> None:
+        if self.max_steps is not None:
+            if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int):
+                raise TypeError(
+                    f"max_steps must be an int, got {type(self.max_steps).__name__}"
+                )
+            if self.max_steps < self.n_steps:
+                raise ValueError(
+                    f"max_steps ({self.max_steps}) must be at least n_steps "
+                    f"({self.n_steps})"
+                )
+        if self.tol is None:
+            return
+        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float)):
+            raise TypeError(f"tol must be a number, got {type(self.tol).__name__}")
+        if not math.isfinite(self.tol) or self.tol <= 0:
+            raise ValueError(f"tol must be positive and finite, got {self.tol}")
+        if self.chains < 2:
+            raise ValueError(
+                "tol needs chains >= 2: the standard error comes from independent "
+                f"chains, got chains={self.chains}"
+            )
+        if self.optimizer != "newton" or self.selection != "final":
+            raise ValueError(
+                "tol needs optimizer='newton' and selection='final' (a finished "
+                "example leaves the batch, which Adam's state and the other "
+                f"selections do not allow), got optimizer={self.optimizer!r}, "
+                f"selection={self.selection!r}"
+            )
+
+    @property
+    def step_limit(self) -> int:
+        """The most steps an example can take (``n_steps`` without ``tol``)."""
+        if self.tol is None:
+            return self.n_steps
+        return self.max_steps if self.max_steps is not None else 10 * self.n_steps
 
     def attribute_kwargs(self) -> Dict[str, Any]:
         """These options as keyword arguments of ``attribute``."""
@@ -133,11 +192,17 @@ class SigmaOptions:
         names += ("init", "warm_start_probes", "warm_start_rounds", "optimizer")
         return {name: getattr(self, name) for name in names}
 
-    def passes_per_example(self) -> int:
-        """Forward+backward passes of Φ per example (the cost in IG's units)."""
+    def passes_per_example(self, steps: Optional[int] = None) -> int:
+        """Forward+backward passes of Φ per example (the cost in IG's units).
+
+        Args:
+            steps: Steps taken (default ``n_steps``; with ``tol`` an example takes
+                between ``n_steps`` and :attr:`step_limit`).
+        """
         warm = self.warm_start_probes * self.warm_start_rounds
         warm = warm if self.init == "linearized" else 0
-        return warm + self.n_steps * self.n_samples
+        steps = self.n_steps if steps is None else steps
+        return self.chains * (warm + steps * self.n_samples)
 
 
 #: The reference implementation's run: random init, one draw per step, 5000 Adam
@@ -152,45 +217,87 @@ REFERENCE_OPTIONS = SigmaOptions(
 )
 
 
+def chain_seed(seed: int, chain: int) -> int:
+    """The seed of chain ``chain`` of a run seeded ``seed`` (chain 0 keeps ``seed``).
+
+    Chain ``k`` of ``SigmaOptions(seed=s, chains=K)`` is exactly the single-chain
+    run ``SigmaOptions(seed=chain_seed(s, k))``.
+    """
+    return seed if chain == 0 else derive_seed(seed, "chain", chain)
+
+
 @dataclass
 class SigmaResult:
     """Solution of a :class:`SigmaProblem`.
 
     Attributes:
-        sigma: ``(B, n_groups)`` noise scales; NaN for groups an example does not have
-            (padding).
+        sigma: ``(B, n_groups)`` noise scales (the geometric mean over the chains);
+            NaN for groups an example does not have (padding).
         group_sizes: ``(B, n_groups)`` number of input elements per group.
-        loss_history: Mean loss over the batch after every step (for diagnostics).
+        loss_history: Mean loss over the examples still running after every step
+            (for diagnostics).
+        chain_sigma: ``(chains, B, n_groups)`` every chain's ``σ``.
+        steps: ``(B,)`` optimisation steps each example took.
+        passes: ``(B,)`` forward+backward passes of Φ each example cost (warm start
+            and steps, all chains).
     """
 
     sigma: Tensor
     group_sizes: Tensor
     loss_history: List[float] = field(default_factory=list)
+    chain_sigma: Optional[Tensor] = None
+    steps: Optional[Tensor] = None
+    passes: Optional[Tensor] = None
 
     def scores(self, scale: float) -> Tensor:
         """Per-element scores ``log(scale / σ)`` (nats, ≥ 0); 0 for absent groups."""
         score = torch.log(scale / self.sigma)
         return torch.nan_to_num(score, nan=0.0)
 
+    def standard_error(self, scale: float) -> Optional[Tensor]:
+        """Standard error of every group's score ``|g| · log(scale / σ_g)``.
+
+        The chains' sample standard deviation of the group score over
+        ``sqrt(chains)``, shape ``(B, n_groups)``, 0 for absent groups; None with a
+        single chain (no estimate from the run itself).
+        """
+        if self.chain_sigma is None or self.chain_sigma.shape[0] < 2:
+            return None
+        return _chain_standard_error(self.chain_sigma, self.group_sizes, scale)
+
+
+def _chain_standard_error(chain_sigma: Tensor, sizes: Tensor, scale: float) -> Tensor:
+    chain_scores = sizes.unsqueeze(0) * torch.log(scale / chain_sigma)
+    spread = chain_scores.std(0, unbiased=True) / math.sqrt(chain_sigma.shape[0])
+    return torch.nan_to_num(spread, nan=0.0)
+
 
 def solve_sigma(
     problem: SigmaProblem,
     options: SigmaOptions,
     clean: Optional[Tensor] = None,
-    on_step: Optional[Callable[[], None]] = None,
+    on_step: Optional[Callable[[int], None]] = None,
 ) -> SigmaResult:
     """Optimises ``σ`` for every example of ``problem``.
+
+    Every chain (``options.chains``) is one row block of the batch: chain ``k`` of
+    example ``b`` is row ``k · B + b`` of one forward pass, with chain ``k``'s own
+    noise. With ``options.tol`` an example leaves the batch once every group's
+    standard error is at most ``tol`` (see :class:`SigmaOptions`); when
+    ``problem.restrict`` is None it stays in the forward pass but is no longer
+    updated.
 
     Args:
         problem: The batch of problems.
         options: Hyper-parameters.
         clean: ``s = Φ(x)`` when the caller has already computed it; computed once
             here otherwise.
-        on_step: Called after every optimisation step (e.g. to advance a progress
-            bar).
+        on_step: Called after every optimisation step with the number of examples
+            that took it (e.g. to advance a progress bar).
 
     Returns:
-        The selected ``σ`` per example and group.
+        The selected ``σ`` per example and group, with every chain's ``σ``, the
+        steps taken and the passes spent per example.
     """
     sizes = problem.group_sizes()
     present = sizes > 0
@@ -198,36 +305,179 @@ def solve_sigma(
         with torch.no_grad():
             clean = problem.hidden_fn(problem.inputs, 1)
     clean = clean.detach()
+    seeds = [chain_seed(options.seed, k) for k in range(options.chains)]
     weights, counts = problem.element_weights(clean)
-    rho = _initial_rho(problem, options, clean, weights, counts, present)
-    rho.requires_grad_(True)
-    adam = (
-        torch.optim.Adam([rho], lr=options.lr) if options.optimizer == "adam" else None
+    rho = torch.stack(
+        [
+            _initial_rho(
+                problem, replace(options, seed=s), clean, weights, counts, present
+            )
+            for s in seeds
+        ]
+    )  # (chains, B, G)
+    rho, history, steps = _optimise(problem, options, seeds, rho, clean, sizes, on_step)
+    chain_sigma = options.scale * torch.sigmoid(rho)
+    nan = torch.full_like(chain_sigma, float("nan"))
+    chain_sigma = torch.where(present.unsqueeze(0), chain_sigma, nan)
+    # the mean score over chains, i.e. the geometric mean of σ
+    sigma = torch.exp(torch.log(chain_sigma).mean(0))
+    passes = torch.tensor([options.passes_per_example(int(t)) for t in steps.tolist()])
+    return SigmaResult(
+        sigma=sigma,
+        group_sizes=sizes,
+        loss_history=torch.stack(history).tolist() if history else [],
+        chain_sigma=chain_sigma,
+        steps=steps,
+        passes=passes,
     )
-    n_present = present.sum(1, keepdim=True).clamp_min(1)
-    tracker = _Selection(options, rho.detach())
-    history: List[Tensor] = []  # kept on the device: no host sync per step
-    for step in range(options.n_steps):
-        losses = _example_losses(
-            problem, options, rho, clean, weights, counts, present, step
+
+
+class _Chains:
+    """The problem of some examples with every chain as a block of rows.
+
+    Row ``k · n + i`` is chain ``k`` of example ``rows[i]``: what ``hidden_fn``
+    computes for ``n_repeats`` copies of a batch of ``n`` examples, asked for
+    ``n_repeats · chains`` copies.
+    """
+
+    def __init__(
+        self,
+        problem: SigmaProblem,
+        rows: Tensor,
+        clean: Tensor,
+        seeds: List[int],
+        weights: Tensor,
+        counts: Tensor,
+    ) -> None:
+        whole = rows.numel() == problem.batch_size
+        sub = problem if whole else problem.select(rows)
+        n_chains = len(seeds)
+        self.rows = rows
+        self.seeds = seeds
+        self.problem = SigmaProblem(
+            inputs=tuple(torch.cat([x] * n_chains) for x in sub.inputs),
+            groups=tuple(torch.cat([g] * n_chains) for g in sub.groups),
+            n_groups=sub.n_groups,
+            hidden_fn=lambda x, n: sub.hidden_fn(x, n * n_chains),
+            regularization=sub.regularization,
+            output_mask=(
+                None
+                if sub.output_mask is None
+                else torch.cat([sub.output_mask] * n_chains)
+            ),
         )
-        (grad,) = torch.autograd.grad(losses.sum(), [rho])
-        if adam is not None:
+        self.present = self.problem.group_sizes() > 0
+        self.clean = torch.cat([clean[rows]] * n_chains)
+        self.weights = torch.cat([weights[rows]] * n_chains)
+        self.counts = torch.cat([counts[rows]] * n_chains)
+
+    def noise(self, options: SigmaOptions, step: Hashable) -> Tuple[Tensor, ...]:
+        """Chain ``k``'s draws for all its rows: ``(S, chains · n, d1, ...)``."""
+        per_chain = [
+            _draw_noise(self.problem, replace(options, seed=s), step)
+            for s in self.seeds
+        ]
+        n = self.rows.numel()
+        noise = []
+        for draws in zip(*per_chain):
+            stacked = torch.stack(draws, 1)  # (S, chains, 1, d1, ...)
+            shape = (stacked.shape[0], stacked.shape[1], n, *stacked.shape[3:])
+            noise.append(stacked.expand(shape).flatten(1, 2))
+        return tuple(noise)
+
+    def losses(self, options: SigmaOptions, rho: Tensor, step: int) -> Tensor:
+        """Per row (chain-major) loss of one step at ``rho`` ``(chains · n, G)``."""
+        present = self.present
+        sigma = options.scale * torch.sigmoid(rho)
+        log_fraction = torch.nn.functional.logsigmoid(rho)
+        perturbed = self.problem.perturb(sigma, self.noise(options, step))
+        hidden = self.problem.hidden_fn(perturbed, options.n_samples)
+        distortion = _weighted_distortion(
+            hidden, self.clean, self.weights, self.counts, options.n_samples
+        )
+        entropy = (log_fraction * present).sum(1) / present.sum(1).clamp_min(1)
+        return distortion - options.rate * entropy
+
+
+def _optimise(
+    problem: SigmaProblem,
+    options: SigmaOptions,
+    seeds: List[int],
+    rho: Tensor,
+    clean: Tensor,
+    sizes: Tensor,
+    on_step: Optional[Callable[[int], None]],
+) -> Tuple[Tensor, List[Tensor], Tensor]:
+    """The optimisation loop over every chain of every running example.
+
+    ``running`` are the examples still stepping; ``members`` those in the forward
+    pass (the same, unless ``problem.restrict`` is None and some are done).
+    """
+    n_chains, batch, n_groups = rho.shape
+    weights, counts = problem.element_weights(clean)
+    n_present = (sizes > 0).sum(1, keepdim=True).clamp_min(1)
+    steps = torch.zeros(batch, dtype=torch.long)
+    running = members = torch.arange(batch, device=rho.device)
+    chains = _Chains(problem, members, clean, seeds, weights, counts)
+    param = rho.flatten(0, 1).clone().requires_grad_(True)
+    adam = (
+        torch.optim.Adam([param], lr=options.lr)
+        if options.optimizer == "adam"
+        else None
+    )
+    tracker = _Selection(options, param.detach())
+    history: List[Tensor] = []  # kept on the device: no host sync per step
+    for step in range(options.step_limit):
+        leaf = param if adam is not None else _rows_leaf(rho, members)
+        losses = chains.losses(options, leaf, step)
+        (grad,) = torch.autograd.grad(losses.sum(), [leaf])
+        if adam is not None:  # tol is refused with Adam: every row always runs
             adam.zero_grad(set_to_none=True)
-            rho.grad = grad
+            param.grad = grad
             adam.step()
-            rho.grad = None
+            param.grad = None
+            rho = param.detach().reshape(n_chains, batch, n_groups)
         else:
-            _newton_step(rho, grad, options, n_present, step)
-        tracker.update(step, rho.detach(), losses.detach())
+            updated = leaf.detach().clone()
+            scale = n_present[members].repeat(n_chains, 1)
+            _newton_step(updated, grad, options, scale, step)
+            block = rho[:, members]
+            keep = torch.isin(members, running)
+            block[:, keep] = updated.reshape(n_chains, -1, n_groups)[:, keep]
+            rho[:, members] = block
+        steps[running.cpu()] += 1
         history.append(losses.detach().mean())
         if on_step is not None:
-            on_step()
-    sigma = options.scale * torch.sigmoid(tracker.result())
-    sigma = torch.where(present, sigma, torch.full_like(sigma, float("nan")))
-    return SigmaResult(
-        sigma=sigma, group_sizes=sizes, loss_history=torch.stack(history).tolist()
-    )
+            on_step(running.numel())
+        if options.tol is None:
+            tracker.update(step, rho.flatten(0, 1), losses.detach())
+            continue
+        if step + 1 < options.n_steps:
+            continue
+        done = _converged(rho[:, running], sizes[running], options)
+        if bool(done.all()):
+            break
+        if bool(done.any()):
+            running = running[~done]
+            if problem.restrict is not None:  # finished examples stop costing
+                members = running
+                chains = _Chains(problem, members, clean, seeds, weights, counts)
+    if options.tol is None:
+        rho = tracker.result().reshape(n_chains, batch, n_groups)
+    return rho, history, steps
+
+
+def _rows_leaf(rho: Tensor, rows: Tensor) -> Tensor:
+    """``rho`` of ``rows`` for every chain, chain-major, as a fresh leaf."""
+    return rho[:, rows].flatten(0, 1).detach().requires_grad_(True)
+
+
+def _converged(rho: Tensor, sizes: Tensor, options: SigmaOptions) -> Tensor:
+    """Which examples have every present group's standard error at most ``tol``."""
+    chain_sigma = options.scale * torch.sigmoid(rho)
+    error = _chain_standard_error(chain_sigma, sizes, options.scale)
+    assert options.tol is not None
+    return ((error <= options.tol) | (sizes == 0)).all(1)
 
 
 @torch.no_grad()
@@ -261,26 +511,6 @@ def _newton_step(
     size = options.lr / (1 + options.lr * step)
     update = size * grad / curvature.clamp_min(torch.finfo(curvature.dtype).tiny)
     rho.sub_(update.clamp(-_NEWTON_MAX_STEP, _NEWTON_MAX_STEP))
-
-
-def _example_losses(
-    problem: SigmaProblem,
-    options: SigmaOptions,
-    rho: Tensor,
-    clean: Tensor,
-    weights: Tensor,
-    counts: Tensor,
-    present: Tensor,
-    step: int,
-) -> Tensor:
-    sigma = options.scale * torch.sigmoid(rho)
-    log_fraction = torch.nn.functional.logsigmoid(rho)
-    noise = _draw_noise(problem, options, step)
-    perturbed = problem.perturb(sigma, noise)
-    hidden = problem.hidden_fn(perturbed, options.n_samples)
-    distortion = _weighted_distortion(hidden, clean, weights, counts, options.n_samples)
-    entropy = (log_fraction * present).sum(1) / present.sum(1).clamp_min(1)
-    return distortion - options.rate * entropy
 
 
 def _weighted_distortion(
