@@ -4,7 +4,7 @@ A job explains every row of an input file into an output folder:
 
 1. Rank 0 takes an exclusive lock on the folder (:class:`~captum_sigma.jobs.lock.
    FolderLock`) and compares the job's identity (every option, content hashes of
-   the model, the ``r`` data sample and the input, package versions) with the one
+   the model, its tokenizer, ``r`` and the input, package versions) with the one
    recorded in ``manifest.json``; any difference refuses the run and names the
    field (``restart=True`` discards the old job instead).
 2. Every rank walks the same deterministic batch plan (:mod:`captum_sigma.jobs.
@@ -90,7 +90,9 @@ class BatchExplainer(Protocol):
         """One JSON-serialisable result per text (tokens, scores, sigma, ...)."""
 
     def describe(self) -> Dict[str, Any]:
-        """The settings that determine the results (model, layer, target, seed)."""
+        """Everything else that determines the results: settings and content
+        hashes (for texts: :func:`~captum_sigma.jobs.text_adapter.text_job_identity`).
+        """
 
 
 class JobMismatchError(ValueError):

@@ -224,8 +224,8 @@ def test_a_resume_with_any_other_identity_is_refused_naming_the_field(
 
     (model_copy / "notes.md").write_text("fine-tuned once more\n")
     cases = [
-        (rerun(data_file=other_data), "explainer.data_sha256"),
-        (rerun(model=model_copy), "explainer.model_sha256"),
+        (rerun(data_file=other_data), "explainer.r.data_sha256"),
+        (rerun(model=model_copy), "explainer.weights.files_sha256"),
         (rerun(source=edited), "input.sha256"),
         (rerun(tiny_model_dir, data, reference.source, "--seed", "1"), "seed"),
         (rerun(tiny_model_dir, data, reference.source, "--threads", "2"), "threads"),
@@ -233,7 +233,7 @@ def test_a_resume_with_any_other_identity_is_refused_naming_the_field(
             rerun(tiny_model_dir, data, reference.source, "--explained", "logit"),
             "explainer.output",
         ),
-        (rerun(tiny_model_dir, data, reference.source, "--rate", "0.1"), "rate"),
+        (rerun(tiny_model_dir, data, reference.source, "--rate", "0.5"), "rate"),
     ]
     for (code, captured), field in cases:
         assert code == 2 and field in captured.err, (field, captured.err)
