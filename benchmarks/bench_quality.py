@@ -43,6 +43,7 @@ import math
 import os
 import pathlib
 import time
+from dataclasses import replace
 from typing import Any, Dict, List, Optional, Tuple
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -58,7 +59,17 @@ from captum_sigma import (  # noqa: E402
     SigmaOptions,
     estimate_regularization,
 )
-from captum_sigma.engine import SigmaProblem, solve_sigma  # noqa: E402
+from captum_sigma.engine import (  # noqa: E402
+    PREVIOUS_DEFAULT_OPTIONS,
+    SigmaProblem,
+    solve_sigma,
+)
+
+
+def previous(**changes: Any) -> SigmaOptions:
+    """The single-chain solver this benchmark measured (``PREVIOUS_DEFAULT_OPTIONS``)
+    with ``changes``; keeps its tables' settings what they were."""
+    return replace(PREVIOUS_DEFAULT_OPTIONS, **changes)
 
 
 def package_dir(name: str) -> pathlib.Path:
@@ -142,7 +153,7 @@ class Setup:
                 return_sigma=True,
                 return_input_shape=False,
                 **extra,
-                **options.attribute_kwargs(),
+                options=options,
             )
             for row, row_mask in zip(sigma, mask.bool()):
                 sigmas.append(row[row_mask].cpu())
@@ -199,7 +210,7 @@ class LogitSetup:
                 regularization=1.0,
                 return_sigma=True,
                 return_input_shape=False,
-                **options.attribute_kwargs(),
+                options=options,
             )
             for row, row_mask in zip(sigma, mask.bool()):
                 sigmas.append(row[row_mask].float().cpu())
@@ -241,7 +252,7 @@ def _token_counts(setup, batch_size: int) -> List[int]:
 
 
 #: The quick reference (the cache files of this setting carry no hash suffix).
-QUICK_REFERENCE = SigmaOptions(
+QUICK_REFERENCE = previous(
     n_steps=300,
     n_samples=8,
     lr=0.02,
@@ -297,7 +308,7 @@ def reference_sigmas(setup, target, reference, args, n_sentences):
             return ref, ref2, float(meta.get("seconds", math.nan))
     ref, seconds = setup.sigma(target, reference, args.batch_size)
     ref2, _ = setup.sigma(
-        target, SigmaOptions(**{**reference.__dict__, "seed": 1}), args.batch_size
+        target, previous(**{**reference.__dict__, "seed": 1}), args.batch_size
     )
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -323,7 +334,7 @@ def linear_closed_form_error(options: SigmaOptions) -> Dict[str, float]:
         r,
     )
     kwargs = {**options.__dict__, "scale": 1.0}
-    sigma = solve_sigma(problem, SigmaOptions(**kwargs)).sigma[0]
+    sigma = solve_sigma(problem, previous(**kwargs)).sigma[0]
     closed = (0.1 / (2 * 5 * (r**-2).mean())).sqrt() / weights.abs()
     relative = (sigma / closed - 1).abs()
     return {
@@ -347,7 +358,7 @@ def ignored_inputs(options: SigmaOptions) -> Dict[str, float]:
     data = torch.randn(100, n, dim, generator=generator) / 100
     r = torch.einsum("i,bid->bd", weights, data).std(0, unbiased=False)
     groups = torch.arange(n).reshape(1, n, 1).expand(1, n, dim).clone()
-    opts = SigmaOptions(**{**options.__dict__, "scale": scale})
+    opts = previous(**{**options.__dict__, "scale": scale})
 
     def linear(inputs, _):
         return torch.einsum("i,bid->bd", weights, inputs[0])
@@ -380,19 +391,17 @@ def settings() -> Dict[str, SigmaOptions]:
     """The frontier: the default, other layouts of ~50 passes, longer runs and the
     previous Adam default."""
     return {
-        "default (newton, 4 VJPs + 23 x 2)": SigmaOptions(),
-        "newton, 4 VJPs + 46 x 1 (old layout)": SigmaOptions(n_steps=46, n_samples=1),
-        "newton, 4 VJPs + 11 x 4": SigmaOptions(n_steps=11, n_samples=4),
-        "newton, 2 VJPs + 6 x 8": SigmaOptions(
-            warm_start_probes=2, n_steps=6, n_samples=8
-        ),
-        "newton, 8 VJPs + 100 x 2": SigmaOptions(
+        "default (newton, 4 VJPs + 23 x 2)": previous(),
+        "newton, 4 VJPs + 46 x 1 (old layout)": previous(n_steps=46, n_samples=1),
+        "newton, 4 VJPs + 11 x 4": previous(n_steps=11, n_samples=4),
+        "newton, 2 VJPs + 6 x 8": previous(warm_start_probes=2, n_steps=6, n_samples=8),
+        "newton, 8 VJPs + 100 x 2": previous(
             warm_start_probes=8, n_steps=100, n_samples=2
         ),
-        "newton, 8 VJPs + 200 x 2": SigmaOptions(
+        "newton, 8 VJPs + 200 x 2": previous(
             warm_start_probes=8, n_steps=200, n_samples=2
         ),
-        "adam, 8 VJPs + 50 x 1, lr 0.05 (old Adam default)": SigmaOptions(
+        "adam, 8 VJPs + 50 x 1, lr 0.05 (old Adam default)": previous(
             warm_start_probes=8,
             n_steps=50,
             n_samples=1,
@@ -400,7 +409,7 @@ def settings() -> Dict[str, SigmaOptions]:
             optimizer="adam",
             selection="average",
         ),
-        "warm start only (4 VJPs)": SigmaOptions(n_steps=1, n_samples=1, lr=1e-6),
+        "warm start only (4 VJPs)": previous(n_steps=1, n_samples=1, lr=1e-6),
     }
 
 
@@ -479,7 +488,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         torch.set_num_threads(1)
     n_sentences = args.sentences or (8 if args.quick else 64)
     # the issue's reference: Adam, lr 0.02, second half of the iterates averaged
-    reference = SigmaOptions(
+    reference = previous(
         n_steps=args.reference_steps or (300 if args.quick else 3000),
         n_samples=args.reference_samples or (8 if args.quick else 16),
         lr=0.02,

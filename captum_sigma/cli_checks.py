@@ -27,6 +27,7 @@ __all__ = [
     "EXIT_ERROR_ROWS",
     "EXIT_FAILURE",
     "EXIT_OK",
+    "EXIT_TRUNCATED",
     "CliError",
     "ModelInfo",
     "add_progress_options",
@@ -59,13 +60,17 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 #: Exit code of an ``explain-dataset`` job that finished with error rows.
 EXIT_ERROR_ROWS = 3
+#: Exit code of an ``explain`` / ``layers`` run that is complete but explained a
+#: text truncated to the model's maximum length.
+EXIT_TRUNCATED = 4
 #: Every exit code of every subcommand and its meaning (``--help``, README).
 EXIT_CODES: Dict[int, str] = {
     EXIT_OK: "complete",
     EXIT_FAILURE: "runtime failure",
-    EXIT_BAD_INPUT: "usage error or bad input, checked before any work (explain / "
-    "layers: also a text that was truncated)",
+    EXIT_BAD_INPUT: "usage error or bad input, found before any work",
     EXIT_ERROR_ROWS: "explain-dataset complete, with rows in errors.jsonl",
+    EXIT_TRUNCATED: "explain / layers complete, but a text longer than the model's "
+    "maximum was explained truncated",
     128 + signal.SIGINT: "stopped by SIGINT (Ctrl-C); rerun the job to resume it",
     128 + signal.SIGTERM: "stopped by SIGTERM; rerun the job to resume it",
 }
@@ -521,42 +526,36 @@ def load_checked_model(info: ModelInfo, device: Any) -> Tuple[Any, Any]:
 def sigma_options(
     steps: Optional[int],
     seed: Optional[int],
-    reference: bool = False,
+    preset: str = "default",
     rate: Optional[float] = None,
-    classifier: bool = True,
 ) -> Any:
-    """The :class:`~captum_sigma.SigmaOptions` of ``--steps``, ``--seed``,
-    ``--rate`` and ``--reference`` (the reference implementation's run,
-    ``captum_sigma.REFERENCE_OPTIONS``); a flag that is not given keeps the
-    options' own value. Without ``--reference`` the base is the explainer's
-    default: :data:`~captum_sigma.text.DEFAULT_TEXT_OPTIONS` (rate 1) for a
-    classifier, ``SigmaOptions()`` for a bare encoder."""
-    from captum_sigma.attr.common import resolve_options
-    from captum_sigma.engine import REFERENCE_OPTIONS
-    from captum_sigma.text.explainer import DEFAULT_TEXT_OPTIONS
+    """The :class:`~captum_sigma.SigmaOptions` of ``--preset`` with ``--steps``,
+    ``--seed`` and ``--rate`` merged in (a flag that is not given keeps the
+    preset's value): what :class:`~captum_sigma.text.TextExplainer` builds from the
+    same arguments (both call :func:`~captum_sigma.text.presets.merge_options`)."""
+    from captum_sigma.text.presets import get_preset, merge_options
 
-    if reference:
-        base = REFERENCE_OPTIONS
-    else:
-        base = DEFAULT_TEXT_OPTIONS if classifier else None
-    return resolve_options(base, {"n_steps": steps, "seed": seed, "rate": rate})
+    base = get_preset(preset).options
+    return merge_options(base, None, {"n_steps": steps, "seed": seed, "rate": rate})
 
 
-def check_explained(value: Optional[str], info: ModelInfo) -> Optional[str]:
-    """Checks ``--explained`` (a classifier's output: probability or logit).
+def check_explained(
+    value: Optional[str], info: ModelInfo, preset: str = "default"
+) -> Optional[str]:
+    """Checks ``--explained`` (a classifier's output, one of
+    :data:`~captum_sigma.text.presets.OUTPUTS`).
 
     Returns:
-        The output for :class:`~captum_sigma.text.TextExplainer` (the default
-        :data:`~captum_sigma.text.DEFAULT_TEXT_OUTPUT` when not given), None for a
-        bare encoder.
+        The output for :class:`~captum_sigma.text.TextExplainer` (``preset``'s
+        when not given), None for a bare encoder.
 
     Raises:
         CliError: A bad value, or a value given for a bare encoder.
     """
-    from captum_sigma.text.explainer import DEFAULT_TEXT_OUTPUT, TEXT_OUTPUTS
+    from captum_sigma.text.presets import OUTPUTS, get_preset
 
-    if value is not None and value not in TEXT_OUTPUTS:
-        raise CliError(f"--explained {value!r}: give one of {', '.join(TEXT_OUTPUTS)}")
+    if value is not None and value not in OUTPUTS:
+        raise CliError(f"--explained {value!r}: give one of {', '.join(OUTPUTS)}")
     if not info.is_classifier:
         if value is not None:
             raise CliError(
@@ -564,7 +563,7 @@ def check_explained(value: Optional[str], info: ModelInfo) -> Optional[str]:
                 "encoder; its pooled embedding / r is explained"
             )
         return None
-    return DEFAULT_TEXT_OUTPUT if value is None else value
+    return get_preset(preset).output if value is None else value
 
 
 def check_rate(value: Optional[float]) -> None:

@@ -67,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     explanation = explainer.explain(SENTENCE, layer=args.layer)
     print(f"Information of each word in layer {args.layer} of MiniLM")
     print(explanation.table())
-    ranked = [token for token, _ in explanation.ranking()]
+    ranked = [entry.token for entry in explanation.ranking()]
     print(f"most informative: {ranked[:4]}; least: {ranked[-3:]}")
 
     args.out.mkdir(parents=True, exist_ok=True)

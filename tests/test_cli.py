@@ -86,40 +86,49 @@ def test_explain_file_layer_target_and_words(model_dir, data_file, tmp_path, cap
     assert record["target"] == 1 and record["target_name"] == "positive"
 
 
-def test_explained_output_and_rate(model_dir, data_file, tmp_path, capsys):
-    """Default: the probability (rate 1); --explained logit --rate 0.1: the
-    previous default, the logit / r from --data."""
+def test_explained_output_preset_and_rate(model_dir, data_file, tmp_path, capsys):
+    """Default: the default preset's output (log-odds / r); --explained and --rate
+    override it; --preset fast and --reference are named settings."""
     out = tmp_path / "out"
     code, _, err = run(
         ["explain", "good film", *fast(model_dir, out, data_file)], capsys
     )
     assert code == 0, err
     record = json.loads((out / "explanations.json").read_text())["explanations"][0]
-    assert record["explained"].startswith("probability of class ")
-    argv = ["explain", "good film", "--explained", "logit", "--rate", "0.1"]
+    assert record["explained"].startswith("log-odds of class ")
+    assert record["chains"] == 4 and len(record["standard_error"]) == 4
+    argv = ["explain", "good film", "--explained", "logit", "--rate", "0.5"]
     code, stdout, err = run([*argv, *fast(model_dir, out, data_file)], capsys)
     assert code == 0, err
     record = json.loads((out / "explanations.json").read_text())["explanations"][0]
     assert record["explained"].startswith("logit of class ")
     assert record["explained"].endswith(" / r") and "logit of class" in stdout
-
-
-def test_cli_defaults_agree_with_the_text_layer(capsys):
-    from captum_sigma import cli
-    from captum_sigma.text import (
-        DEFAULT_TEXT_OPTIONS,
-        DEFAULT_TEXT_OUTPUT,
-        TEXT_OUTPUTS,
+    argv = ["explain", "good film", "--preset", "fast"]
+    code, _, err = run([*argv, *fast(model_dir, out, data_file)], capsys)
+    assert code == 0, err
+    record = json.loads((out / "explanations.json").read_text())["explanations"][0]
+    assert record["chains"] == 2
+    code, _, err = run([*argv, "--reference", *fast(model_dir, out)], capsys)
+    assert_one_line_error(code, err, "--reference contradicts --preset fast")
+    code, _, err = run(
+        ["explain", "x", "--preset", "slow", *fast(model_dir, out)], capsys
     )
+    assert_one_line_error(code, err, "--preset 'slow': give one of")
 
-    assert cli._TEXT_OUTPUTS == TEXT_OUTPUTS
-    assert cli._DEFAULT_TEXT_OUTPUT == DEFAULT_TEXT_OUTPUT
-    assert cli._DEFAULT_TEXT_RATE == DEFAULT_TEXT_OPTIONS.rate
-    for command in ("explain", "explain-dataset"):
+
+def test_help_texts_are_built_from_the_presets(capsys):
+    from captum_sigma.text import PRESETS
+    from captum_sigma.text.presets import OUTPUTS
+
+    for command in ("explain", "layers", "explain-dataset"):
         assert main([command, "--help"]) == 0
         page = " ".join(capsys.readouterr().out.split())
-        assert "--explained {probability,logit}" in page
-        assert "default: probability" in page and "--rate RATE" in page
+        assert "--preset {" + ",".join(PRESETS) + "}" in page
+        for preset in PRESETS.values():
+            assert " ".join(preset.describe().split()) in page
+        if command != "layers":
+            assert "--explained {" + ",".join(OUTPUTS) + "}" in page
+        assert "rate 0.1" not in page.split("--preset")[0]  # no hard-coded rates
 
 
 def test_layers_writes_heatmap_and_matrix(model_dir, data_file, tmp_path, capsys):
@@ -145,7 +154,7 @@ def test_long_text_is_truncated_with_a_one_line_warning(
 ):
     text = " ".join(["good film"] * 40)
     code, _, err = run(["explain", text, *fast(model_dir, tmp_path, data_file)], capsys)
-    assert code == 2  # explained after truncation, but the input was not taken whole
+    assert code == 4  # explained after truncation: not a usage error (exit 2)
     assert "Traceback" not in err
     warnings = [line for line in err.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "truncated" in warnings[0]

@@ -26,6 +26,7 @@ ALLOWED = {
         "cli_checks",
     },
     "jobs": {"text", "attr", "engine", "regularization", "visualization"},
+    "llm": {"attr", "engine", "regularization", "visualization", "cli_checks"},
     "cli_checks": {"text", "attr", "engine", "regularization", "visualization", "jobs"},
     "cli": {
         "cli_checks",
@@ -36,6 +37,7 @@ ALLOWED = {
         "visualization",
         "evaluation",
         "jobs",
+        "llm",
     },
     "__init__": {"attr", "engine", "regularization"},
 }

@@ -9,6 +9,7 @@ from captum_sigma.engine.problem import REGULARIZATION_EPS, HiddenFunction, Sigm
 from captum_sigma.engine.solve import (
     INITS,
     OPTIMIZERS,
+    PREVIOUS_DEFAULT_OPTIONS,
     REFERENCE_OPTIONS,
     SELECTIONS,
     SigmaOptions,
@@ -21,6 +22,7 @@ __all__ = [
     "HiddenFunction",
     "INITS",
     "OPTIMIZERS",
+    "PREVIOUS_DEFAULT_OPTIONS",
     "REFERENCE_OPTIONS",
     "REGULARIZATION_EPS",
     "SELECTIONS",

@@ -116,16 +116,30 @@ class SigmaProblem:
         Returns:
             The perturbed inputs, each of shape ``(S·B, d1, ...)``, sample-major.
         """
-        padded_sigma = torch.cat([sigma.new_zeros(sigma.shape[0], 1), sigma], dim=1)
         perturbed = []
-        for inp, group, eps in zip(self.inputs, self.groups, noise):
-            flat_group = group.reshape(group.shape[0], -1) + 1
-            element_sigma = torch.gather(padded_sigma, 1, flat_group).reshape(
-                group.shape
-            )
+        for inp, element_sigma, eps in zip(
+            self.inputs, self.element_sigma(sigma), noise
+        ):
             x_tilde = inp.unsqueeze(0) + element_sigma.unsqueeze(0) * eps
             perturbed.append(x_tilde.to(inp.dtype).flatten(0, 1))
         return tuple(perturbed)
+
+    def element_sigma(self, sigma: Tensor) -> Tuple[Tensor, ...]:
+        """Every input element's ``σ`` (its group's; 0 where the id is -1).
+
+        Args:
+            sigma: ``(B, n_groups)`` noise scales.
+
+        Returns:
+            One tensor per input, of the input's shape.
+        """
+        padded_sigma = torch.cat([sigma.new_zeros(sigma.shape[0], 1), sigma], dim=1)
+        return tuple(
+            torch.gather(
+                padded_sigma, 1, group.reshape(group.shape[0], -1) + 1
+            ).reshape(group.shape)
+            for group in self.groups
+        )
 
     def element_weights(self, hidden: Tensor) -> Tuple[Tensor, Tensor]:
         """Per-element loss weights of one output batch.

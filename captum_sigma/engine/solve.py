@@ -14,7 +14,7 @@ This module is plain torch and knows nothing of Captum.
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
+from typing import Callable, Hashable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -25,6 +25,8 @@ from captum_sigma.engine.problem import SigmaProblem
 __all__ = [
     "SigmaOptions",
     "SigmaResult",
+    "CONTROL_VARIATE_MAX_OUTPUTS",
+    "PREVIOUS_DEFAULT_OPTIONS",
     "REFERENCE_OPTIONS",
     "SELECTIONS",
     "chain_seed",
@@ -34,6 +36,10 @@ __all__ = [
 ]
 
 SELECTIONS = ("average", "final", "best_loss")
+#: Largest explained output (elements per example) that gets the control variate
+#: of ``SigmaOptions.control_variate``: its Jacobian costs one backward pass per
+#: element.
+CONTROL_VARIATE_MAX_OUTPUTS = 16
 INITS = ("linearized", "constant", "random")
 OPTIMIZERS = ("newton", "adam")
 
@@ -90,22 +96,40 @@ class SigmaOptions:
             estimate of the Monte-Carlo variance of the returned mean at this
             budget (not of the bias of stopping early, which a calibration
             against a long run measures: ``benchmarks/bench_trust.py``).
-        tol: With ``chains >= 2``: keep stepping after ``n_steps`` until the
+        tol: With ``chains >= 2``, ``optimizer="newton"`` and
+            ``selection="final"`` (:attr:`uses_tol`; otherwise exactly
+            ``n_steps`` steps run): keep stepping after ``n_steps`` until the
             standard error of every group's score (``|g| · log(scale / σ_g)``,
-            nats per group) is at most ``tol``, or ``max_steps`` steps were taken.
-            An example that is done stops costing: the next steps run on the
-            others only. None: exactly ``n_steps`` steps.
-        max_steps: Most steps with ``tol`` (default ``10 · n_steps``).
+            nats per group) is at most ``tol`` times the example's largest score
+            (a relative tolerance: scores of different outputs and models differ
+            in size, their ranking is what a reader uses), or ``max_steps`` steps
+            were taken. An example that is done stops costing: the next steps run
+            on the others only. None: exactly ``n_steps`` steps.
+        max_steps: Most steps with ``tol`` (default ``5 · n_steps``).
+        control_variate: When the explained output has at most
+            :data:`CONTROL_VARIATE_MAX_OUTPUTS` elements per example (a class's
+            logit, log-odds or probability), take its exact Jacobian ``J`` at the
+            clean input once (one backward pass per element) and subtract the
+            noise's linear term ``Σ_g σ_g ⟨J_g, ε_g⟩`` from every draw's change,
+            adding back its known expectation ``Σ_g σ_g² ‖J_g‖²``: the same
+            objective in expectation, but the other tokens' cross terms, which
+            dominate one draw's gradient of a scalar output, cancel. ``J`` also
+            gives the linearised warm start exactly (no probes). Ignored for
+            larger outputs (a layer's hidden state).
 
-    The defaults spend 50 forward+backward passes per example (4 for the warm start,
-    23 steps of two draws, each step one batched forward), Integrated Gradients'
-    default ``n_steps``; ``benchmarks/bench_quality.py`` measures what they reach
-    against a converged run, ``benchmarks/bench_speed.py`` what they cost.
+    The defaults are the ``"default"`` preset's (:mod:`captum_sigma.text.presets`):
+    4 independent chains of one draw per step, 23 steps each, then more steps until
+    every group's standard error is at most 10 % of the example's largest score, at
+    most 115; for a scalar output (a class's logit, log-odds or probability) with the
+    control variate that is 93 to 461 forward+backward passes per example
+    (Integrated Gradients' default costs 50). ``benchmarks/bench_trust.py`` measures
+    what they reach (seed agreement, flat share, calibration) and cost; the
+    ``"fast"`` preset keeps the old cost.
     """
 
     n_steps: int = 23
     lr: float = 0.5
-    n_samples: int = 2
+    n_samples: int = 1
     scale: float = 0.5
     rate: float = 0.1
     seed: int = 0
@@ -115,9 +139,10 @@ class SigmaOptions:
     warm_start_rounds: int = 1
     antithetic: bool = False
     optimizer: str = "newton"
-    chains: int = 1
-    tol: Optional[float] = None
+    chains: int = 4
+    tol: Optional[float] = 0.1
     max_steps: Optional[int] = None
+    control_variate: bool = True
 
     def __post_init__(self) -> None:
         names = ("n_steps", "n_samples", "warm_start_probes", "warm_start_rounds")
@@ -166,43 +191,62 @@ class SigmaOptions:
             raise TypeError(f"tol must be a number, got {type(self.tol).__name__}")
         if not math.isfinite(self.tol) or self.tol <= 0:
             raise ValueError(f"tol must be positive and finite, got {self.tol}")
-        if self.chains < 2:
-            raise ValueError(
-                "tol needs chains >= 2: the standard error comes from independent "
-                f"chains, got chains={self.chains}"
-            )
-        if self.optimizer != "newton" or self.selection != "final":
-            raise ValueError(
-                "tol needs optimizer='newton' and selection='final' (a finished "
-                "example leaves the batch, which Adam's state and the other "
-                f"selections do not allow), got optimizer={self.optimizer!r}, "
-                f"selection={self.selection!r}"
-            )
+
+    @property
+    def uses_tol(self) -> bool:
+        """Whether ``tol`` takes effect: it needs ``chains >= 2`` (the standard
+        error comes from the chains), ``optimizer="newton"`` and
+        ``selection="final"`` (a finished example leaves the batch, which Adam's
+        state and the other selections do not allow); otherwise exactly
+        ``n_steps`` steps run."""
+        return (
+            self.tol is not None
+            and self.chains >= 2
+            and self.optimizer == "newton"
+            and self.selection == "final"
+        )
 
     @property
     def step_limit(self) -> int:
         """The most steps an example can take (``n_steps`` without ``tol``)."""
-        if self.tol is None:
+        if not self.uses_tol:
             return self.n_steps
-        return self.max_steps if self.max_steps is not None else 10 * self.n_steps
+        return self.max_steps if self.max_steps is not None else 5 * self.n_steps
 
-    def attribute_kwargs(self) -> Dict[str, Any]:
-        """These options as keyword arguments of ``attribute``."""
-        names = ("n_steps", "lr", "n_samples", "scale", "rate", "seed", "selection")
-        names += ("init", "warm_start_probes", "warm_start_rounds", "optimizer")
-        return {name: getattr(self, name) for name in names}
+    def uses_control_variate(self, n_outputs: int) -> bool:
+        """Whether an output of ``n_outputs`` elements per example gets the
+        control variate (see ``control_variate``)."""
+        return self.control_variate and n_outputs <= CONTROL_VARIATE_MAX_OUTPUTS
 
-    def passes_per_example(self, steps: Optional[int] = None) -> int:
+    def passes_per_example(
+        self, steps: Optional[int] = None, n_outputs: Optional[int] = None
+    ) -> int:
         """Forward+backward passes of Φ per example (the cost in IG's units).
 
         Args:
             steps: Steps taken (default ``n_steps``; with ``tol`` an example takes
                 between ``n_steps`` and :attr:`step_limit`).
+            n_outputs: Elements of the explained output per example, when known:
+                with the control variate its Jacobian costs one backward pass per
+                element, once, and replaces the first warm-start round's probes.
+                None counts without the control variate.
         """
-        warm = self.warm_start_probes * self.warm_start_rounds
-        warm = warm if self.init == "linearized" else 0
         steps = self.n_steps if steps is None else steps
-        return self.chains * (warm + steps * self.n_samples)
+        probes = self.warm_start_probes
+        jacobian = 0
+        rounds = self.warm_start_rounds
+        if n_outputs is not None and self.uses_control_variate(n_outputs):
+            jacobian, rounds = n_outputs, rounds - 1
+        warm = probes * rounds if self.init == "linearized" else 0
+        return jacobian + self.chains * (warm + steps * self.n_samples)
+
+
+#: The solver's default before independent chains (issue #17): one chain of 23 steps
+#: of two draws after 4 warm-start probes (50 passes), no tolerance, no control
+#: variate. The benchmarks that measured it keep it by this name.
+PREVIOUS_DEFAULT_OPTIONS = SigmaOptions(
+    n_samples=2, chains=1, tol=None, control_variate=False
+)
 
 
 #: The reference implementation's run: random init, one draw per step, 5000 Adam
@@ -214,6 +258,9 @@ REFERENCE_OPTIONS = SigmaOptions(
     selection="best_loss",
     init="random",
     optimizer="adam",
+    chains=1,
+    tol=None,
+    control_variate=False,
 )
 
 
@@ -307,21 +354,36 @@ def solve_sigma(
     clean = clean.detach()
     seeds = [chain_seed(options.seed, k) for k in range(options.chains)]
     weights, counts = problem.element_weights(clean)
+    n_outputs = clean[0].numel() if clean.dim() > 1 else 1
+    jacobian = None
+    if options.uses_control_variate(n_outputs):
+        jacobian = _output_jacobian(problem, n_outputs)
     rho = torch.stack(
         [
             _initial_rho(
-                problem, replace(options, seed=s), clean, weights, counts, present
+                problem,
+                replace(options, seed=s),
+                clean,
+                weights,
+                counts,
+                present,
+                jacobian,
             )
             for s in seeds
         ]
     )  # (chains, B, G)
-    rho, history, steps = _optimise(problem, options, seeds, rho, clean, sizes, on_step)
+    rho, history, steps = _optimise(
+        problem, options, seeds, rho, clean, sizes, on_step, jacobian
+    )
     chain_sigma = options.scale * torch.sigmoid(rho)
     nan = torch.full_like(chain_sigma, float("nan"))
     chain_sigma = torch.where(present.unsqueeze(0), chain_sigma, nan)
     # the mean score over chains, i.e. the geometric mean of σ
     sigma = torch.exp(torch.log(chain_sigma).mean(0))
-    passes = torch.tensor([options.passes_per_example(int(t)) for t in steps.tolist()])
+    cv_outputs = n_outputs if jacobian is not None else None
+    passes = torch.tensor(
+        [options.passes_per_example(int(t), cv_outputs) for t in steps.tolist()]
+    )
     return SigmaResult(
         sigma=sigma,
         group_sizes=sizes,
@@ -348,6 +410,7 @@ class _Chains:
         seeds: List[int],
         weights: Tensor,
         counts: Tensor,
+        jacobian: Optional[Tuple[Tensor, ...]] = None,
     ) -> None:
         whole = rows.numel() == problem.batch_size
         sub = problem if whole else problem.select(rows)
@@ -370,6 +433,9 @@ class _Chains:
         self.clean = torch.cat([clean[rows]] * n_chains)
         self.weights = torch.cat([weights[rows]] * n_chains)
         self.counts = torch.cat([counts[rows]] * n_chains)
+        self.jacobian = None
+        if jacobian is not None:
+            self.jacobian = tuple(torch.cat([j[rows]] * n_chains) for j in jacobian)
 
     def noise(self, options: SigmaOptions, step: Hashable) -> Tuple[Tensor, ...]:
         """Chain ``k``'s draws for all its rows: ``(S, chains · n, d1, ...)``."""
@@ -390,13 +456,74 @@ class _Chains:
         present = self.present
         sigma = options.scale * torch.sigmoid(rho)
         log_fraction = torch.nn.functional.logsigmoid(rho)
-        perturbed = self.problem.perturb(sigma, self.noise(options, step))
+        noise = self.noise(options, step)
+        perturbed = self.problem.perturb(sigma, noise)
         hidden = self.problem.hidden_fn(perturbed, options.n_samples)
         distortion = _weighted_distortion(
             hidden, self.clean, self.weights, self.counts, options.n_samples
         )
+        if self.jacobian is not None:
+            distortion = distortion + self._linear_correction(sigma, noise)
         entropy = (log_fraction * present).sum(1) / present.sum(1).clamp_min(1)
         return distortion - options.rate * entropy
+
+    def _linear_correction(self, sigma: Tensor, noise: Tuple[Tensor, ...]) -> Tensor:
+        """``E[lin²] − mean over draws of lin²`` per row, weighted like the loss.
+
+        ``lin = Σ_g σ_g ⟨J_g, ε_g⟩`` per output element, the linear part of the
+        change; its expectation ``Σ_g σ_g² ‖J_g‖²`` is exact for Gaussian noise,
+        so the corrected loss has the same expectation and the linear cross terms
+        of one draw cancel.
+        """
+        assert self.jacobian is not None
+        rows = self.clean.shape[0]
+        linear = 0.0
+        expected = 0.0
+        for jac, eps, element_sigma in zip(
+            self.jacobian, noise, self.problem.element_sigma(sigma)
+        ):
+            scaled = (element_sigma.unsqueeze(0) * eps).reshape(
+                eps.shape[0], rows, 1, -1
+            )  # (S, R, 1, E)
+            flat = jac.reshape(rows, jac.shape[1], -1)  # (R, M, E)
+            linear = linear + (flat.unsqueeze(0) * scaled).sum(-1)  # (S, R, M)
+            variance = element_sigma.reshape(rows, 1, -1) ** 2
+            expected = expected + (flat**2 * variance).sum(-1)  # (R, M)
+        weights = self.weights.reshape(rows, -1)  # weights have the output's shape
+        correction = (weights * (expected - (linear**2).mean(0))).sum(1)
+        return correction / self.counts.clamp_min(1)
+
+
+def _output_jacobian(problem: SigmaProblem, n_outputs: int) -> Tuple[Tensor, ...]:
+    """``∂Φ_m / ∂x`` at the clean input for every output element ``m``.
+
+    One forward pass with gradients and one backward pass per element; rows of the
+    batch are independent, so the batch sum's gradient is every row's own.
+
+    Returns:
+        Per input, a float32 tensor ``(B, n_outputs, d1, ...)``.
+    """
+    points = tuple(inp.detach().requires_grad_(True) for inp in problem.inputs)
+    hidden = problem.hidden_fn(points, 1).to(torch.float32)
+    hidden = hidden.reshape(problem.batch_size, n_outputs)
+    columns: List[List[Tensor]] = [[] for _ in points]
+    for m in range(n_outputs):
+        if hidden.requires_grad:
+            grads = torch.autograd.grad(
+                hidden[:, m].sum(),
+                points,
+                retain_graph=m + 1 < n_outputs,
+                allow_unused=True,
+            )
+        else:  # Φ does not depend on the inputs at all
+            grads = (None,) * len(points)
+        for column, grad, point in zip(columns, grads, points):
+            column.append(
+                torch.zeros_like(point, dtype=torch.float32)
+                if grad is None
+                else grad.detach().to(torch.float32)
+            )
+    return tuple(torch.stack(column, 1) for column in columns)
 
 
 def _optimise(
@@ -407,6 +534,7 @@ def _optimise(
     clean: Tensor,
     sizes: Tensor,
     on_step: Optional[Callable[[int], None]],
+    jacobian: Optional[Tuple[Tensor, ...]] = None,
 ) -> Tuple[Tensor, List[Tensor], Tensor]:
     """The optimisation loop over every chain of every running example.
 
@@ -418,7 +546,7 @@ def _optimise(
     n_present = (sizes > 0).sum(1, keepdim=True).clamp_min(1)
     steps = torch.zeros(batch, dtype=torch.long)
     running = members = torch.arange(batch, device=rho.device)
-    chains = _Chains(problem, members, clean, seeds, weights, counts)
+    chains = _Chains(problem, members, clean, seeds, weights, counts, jacobian)
     param = rho.flatten(0, 1).clone().requires_grad_(True)
     adam = (
         torch.optim.Adam([param], lr=options.lr)
@@ -431,7 +559,7 @@ def _optimise(
         leaf = param if adam is not None else _rows_leaf(rho, members)
         losses = chains.losses(options, leaf, step)
         (grad,) = torch.autograd.grad(losses.sum(), [leaf])
-        if adam is not None:  # tol is refused with Adam: every row always runs
+        if adam is not None:  # tol has no effect with Adam: every row always runs
             adam.zero_grad(set_to_none=True)
             param.grad = grad
             adam.step()
@@ -449,7 +577,7 @@ def _optimise(
         history.append(losses.detach().mean())
         if on_step is not None:
             on_step(running.numel())
-        if options.tol is None:
+        if not options.uses_tol:
             tracker.update(step, rho.flatten(0, 1), losses.detach())
             continue
         if step + 1 < options.n_steps:
@@ -461,8 +589,10 @@ def _optimise(
             running = running[~done]
             if problem.restrict is not None:  # finished examples stop costing
                 members = running
-                chains = _Chains(problem, members, clean, seeds, weights, counts)
-    if options.tol is None:
+                chains = _Chains(
+                    problem, members, clean, seeds, weights, counts, jacobian
+                )
+    if not options.uses_tol:
         rho = tracker.result().reshape(n_chains, batch, n_groups)
     return rho, history, steps
 
@@ -476,8 +606,10 @@ def _converged(rho: Tensor, sizes: Tensor, options: SigmaOptions) -> Tensor:
     """Which examples have every present group's standard error at most ``tol``."""
     chain_sigma = options.scale * torch.sigmoid(rho)
     error = _chain_standard_error(chain_sigma, sizes, options.scale)
+    scores = (sizes.unsqueeze(0) * torch.log(options.scale / chain_sigma)).mean(0)
+    top = scores.amax(1, keepdim=True)
     assert options.tol is not None
-    return ((error <= options.tol) | (sizes == 0)).all(1)
+    return ((error <= options.tol * top) | (sizes == 0)).all(1)
 
 
 @torch.no_grad()
@@ -563,6 +695,7 @@ def _initial_rho(
     weights: Tensor,
     counts: Tensor,
     present: Tensor,
+    jacobian: Optional[Tuple[Tensor, ...]] = None,
 ) -> Tensor:
     shape = (problem.batch_size, problem.n_groups)
     device = problem.device
@@ -571,7 +704,9 @@ def _initial_rho(
     if options.init == "random":  # ρ ~ N(0, 1), the reference's
         draw = positional_normal((options.seed, "init"), problem.n_groups, (), device)
         return draw.unsqueeze(0).expand(shape).clone()
-    fraction = _linearized_fraction(problem, options, clean, weights, counts, present)
+    fraction = _linearized_fraction(
+        problem, options, clean, weights, counts, present, jacobian
+    )
     # float64: logit(1 - 1e-6) is not representable through float32's 1 - p
     return torch.logit(fraction.double()).to(fraction.dtype).detach()
 
@@ -583,6 +718,7 @@ def _linearized_fraction(
     weights: Tensor,
     counts: Tensor,
     present: Tensor,
+    jacobian: Optional[Tuple[Tensor, ...]] = None,
 ) -> Tensor:
     """Closed-form optimum of the linearised loss, as the fraction ``σ / scale``.
 
@@ -593,13 +729,17 @@ def _linearized_fraction(
     input; each further round takes it at noisy points ``x + σ ε`` of the current
     ``σ`` (a statistical linearisation: the noise the objective actually applies),
     which removes most of the first round's bias when the noise is not small.
+    With the output's exact ``jacobian`` the first round's ``a_g`` is exact.
     """
     sigma: Optional[Tensor] = None
     fraction: Optional[Tensor] = None
     for round_index in range(options.warm_start_rounds):
-        sensitivity = _jacobian_sensitivity(
-            problem, options, clean, weights, sigma, round_index
-        )
+        if round_index == 0 and jacobian is not None:
+            sensitivity = _exact_sensitivity(problem, weights, jacobian)
+        else:
+            sensitivity = _jacobian_sensitivity(
+                problem, options, clean, weights, sigma, round_index
+            )
         n_present = present.sum(1, keepdim=True).clamp_min(1)
         sigma_squared = (
             options.rate * counts.unsqueeze(1) / (2 * n_present * sensitivity)
@@ -615,6 +755,21 @@ def _linearized_fraction(
         sigma = options.scale * fraction
     assert fraction is not None
     return fraction.detach()
+
+
+def _exact_sensitivity(
+    problem: SigmaProblem, weights: Tensor, jacobian: Tuple[Tensor, ...]
+) -> Tensor:
+    """``a_g = ‖J_g / r‖²_F`` per example and group from the exact Jacobian."""
+    batch = problem.batch_size
+    per_output = weights.reshape(batch, -1)  # weights have the output's shape
+    sensitivity = torch.zeros(batch, problem.n_groups + 1, device=problem.device)
+    for jac, group in zip(jacobian, problem.groups):
+        n_outputs = jac.shape[1]
+        squared = jac.reshape(batch, n_outputs, -1) ** 2
+        weighted = (per_output.reshape(batch, -1, 1) * squared).sum(1)
+        sensitivity.scatter_add_(1, group.reshape(batch, -1) + 1, weighted)
+    return sensitivity[:, 1:]
 
 
 def _jacobian_sensitivity(

@@ -57,7 +57,7 @@ from torch import Tensor, nn
 
 from captum_sigma.attr import LayerSigmaAttribution
 from captum_sigma.attr.common import seeded_rng
-from captum_sigma.engine import SigmaOptions
+from captum_sigma.engine import PREVIOUS_DEFAULT_OPTIONS, SigmaOptions
 from captum_sigma.evaluation.tokens import TokenBatch
 from captum_sigma.regularization import estimate_regularization
 from captum_sigma.text import (
@@ -95,14 +95,15 @@ DEFAULT_METHOD_NAMES: tuple[str, ...] = (
     "Random",
 )
 
-#: An extra Sigma row: ``SigmaOptions()`` (the paper's rate 0.1) on the predicted
+#: An extra Sigma row: ``SigmaOptions()`` (rate 0.1) on the predicted
 #: class's probability, self-normalised (``regularization=None``), computed by
 #: ``LayerSigmaAttribution(classifier_forward(model), embeddings)``; it differs
 #: from the row "Sigma" (the explainer's default) only by its options.
 SIGMA_PROBABILITY_ROW = "Sigma (probability, self-normalised)"
-#: An extra Sigma row: the previous :class:`~captum_sigma.text.TextExplainer`
-#: default, the predicted class's logit / r with ``SigmaOptions()`` (rate 0.1),
-#: i.e. ``TextExplainer(..., output="logit", options=SigmaOptions())``.
+#: An extra Sigma row: the :class:`~captum_sigma.text.TextExplainer` default before
+#: the configuration study of issue #12, the predicted class's logit / r with the
+#: single-chain 50-pass solver (``PREVIOUS_DEFAULT_OPTIONS``, rate 0.1), i.e.
+#: ``TextExplainer(..., output="logit", options=PREVIOUS_DEFAULT_OPTIONS)``.
 SIGMA_LOGIT_ROW = "Sigma (logit / r, previous default)"
 
 #: What a Sigma row can explain, each within the paper's objective: the predicted
@@ -113,8 +114,9 @@ SIGMA_LOGIT_ROW = "Sigma (logit / r, previous default)"
 #: as a bare encoder). r: per-element std over the data sample.
 SIGMA_OUTPUTS: tuple[str, ...] = (
     "logit",
+    "log-odds",
+    "probability / r",
     "probability",
-    "probability, self-normalised",
     "cls",
     "mean",
 )
@@ -499,16 +501,16 @@ def sigma_variant(
 
     Args:
         name (str): Row name.
-        output (str): One of :data:`SIGMA_OUTPUTS`. ``"logit"`` is exactly
-                ``TextExplainer(..., output="logit").attribute_tokens`` (the
-                previous default explainer's row with ``SigmaOptions()``);
-                ``"cls"`` / ``"mean"`` explain the classifier's encoder as a bare
-                encoder (``TextExplainer(model.base_model, pooling=...)``: the last
-                layer's [CLS] or mean-pooled hidden state / r); ``"probability"``
-                the predicted class's probability / r;
-                ``"probability, self-normalised"`` the probability without r
-                (``LayerSigmaAttribution(classifier_forward(model), ...)``, the
-                quantity the default explainer explains).
+        output (str): One of :data:`SIGMA_OUTPUTS`, the words of
+                :mod:`captum_sigma.text.presets`. ``"logit"`` / ``"log-odds"`` are
+                exactly ``TextExplainer(..., output=...).attribute_tokens`` (the
+                class's logit or log-odds / r); ``"cls"`` / ``"mean"`` explain the
+                classifier's encoder as a bare encoder
+                (``TextExplainer(model.base_model, pooling=...)``: the last layer's
+                [CLS] or mean-pooled hidden state / r); ``"probability / r"`` the
+                predicted class's probability / r; ``"probability"`` the
+                probability self-normalised, without r
+                (``LayerSigmaAttribution(classifier_forward(model), ...)``).
         options (SigmaOptions, optional): The optimisation's options (its seed is
                 the run's). Default: ``SigmaOptions()``.
         data (sequence of str, optional): Texts for r. Default:
@@ -521,9 +523,9 @@ def sigma_variant(
     options = _check_options(SigmaOptions() if options is None else options)
     if output not in SIGMA_OUTPUTS:
         raise ValueError(f"output must be one of {SIGMA_OUTPUTS}, got {output!r}")
-    if output == "logit":
-        return _explainer_spec(name, options, data, output="logit")
-    if output == "probability, self-normalised":
+    if output in ("logit", "log-odds"):
+        return _explainer_spec(name, options, data, output=output)
+    if output == "probability":
         return _probability_spec(name, options, max_rows)
     passes = options.passes_per_example()
     settings = {
@@ -536,7 +538,7 @@ def sigma_variant(
     def sample() -> list[str]:
         return default_data_sample() if data is None else list(data)
 
-    if output == "probability":
+    if output == "probability / r":
 
         def build_probability(forward: nn.Module, layer: nn.Module) -> Any:
             tokenizer = _text_tokenizer(name, forward)
@@ -858,7 +860,7 @@ def default_methods(
         SIGMA_PROBABILITY_ROW, SigmaOptions(), max_rows
     )
     factories[SIGMA_LOGIT_ROW] = lambda: _explainer_spec(
-        SIGMA_LOGIT_ROW, SigmaOptions(), sigma_data, output="logit"
+        SIGMA_LOGIT_ROW, PREVIOUS_DEFAULT_OPTIONS, sigma_data, output="logit"
     )
     if names is None:
         names = defaults

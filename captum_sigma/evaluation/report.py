@@ -71,10 +71,10 @@ FAMILY_NOTES: dict[str, str] = {
     "signed": "the drop p_c(x) − p_c(x′) of the explained class's probability",
     "distribution": "the total variation ½ Σ_j |p_j(x) − p_j(x′)| between the "
     "predictive distributions (unsigned; two classes: |Δp_c|)",
-    "representation": "((z_c(x′) − z_c(x)) / r_c)², the explained logit's change "
-    "in units of its spread r_c over the default data sample: Sigma's own "
-    "objective (the default explainer explains z_c / r_c) measured with deletion "
-    "or [MASK] instead of Gaussian noise, i.e. home ground for Sigma",
+    "representation": "((z_c(x′) − z_c(x)) / r_c)², the class logit's change in "
+    "units of its spread r_c over the default data sample: the objective of a "
+    "Sigma row that explains the logit / r, measured with deletion or [MASK] "
+    "instead of Gaussian noise, i.e. home ground for such a row",
 }
 
 #: (row, metric) cells that are good by construction, never bold.
@@ -434,12 +434,23 @@ def metric_sections(result: ComparisonResult, heading: str, seed: int = 0) -> li
 
 
 def family_legend(result: ComparisonResult) -> list[str]:
-    """Markdown list items: what each scored family measures (x′: x perturbed)."""
-    return [
+    """Markdown list items: what each scored family measures (x′: x perturbed),
+    and what each Sigma row of ``result`` explains (read from its settings)."""
+    items = [
         f"- {METRIC_FAMILY_LABELS[family]}: {FAMILY_NOTES[family]}."
         for family in METRIC_FAMILIES
         if family_metrics(result, family)
     ]
+    methods = result.settings.get("methods", {})
+    for row in result.methods:
+        explained = methods.get(row, {}).get("explained")
+        if row.startswith("Sigma") and explained:
+            regularization = methods[row].get("regularization", "")
+            items.append(
+                f"- The row {row} explains the {explained} (normalised by "
+                f"{regularization})."
+            )
+    return items
 
 
 def significance_counts(

@@ -133,9 +133,8 @@ class StudyConfig:
 
 def default_config() -> StudyConfig:
     """``TextExplainer``'s default (its output and options) as a candidate."""
-    output = {"probability": "probability, self-normalised", "logit": "logit"}
     return StudyConfig(
-        output[DEFAULT_TEXT_OUTPUT],
+        DEFAULT_TEXT_OUTPUT,
         DEFAULT_TEXT_OPTIONS.rate,
         DEFAULT_TEXT_OPTIONS.scale,
         "default",

@@ -4,9 +4,10 @@ Guan, Wang, Zhang, Chen, He and Xie, "Towards a Deep and Unified Understanding o
 Deep Neural Models in NLP", ICML 2019, http://proceedings.mlr.press/v97/guan19a.html
 
 :class:`TextExplainer` explains a model and tokenizer on texts (a class's
-probability, self-normalised, by default, or its logit / r; a layer's hidden state; a
-pooled embedding); it returns :class:`TextExplanation`
-objects (tokens, scores, σ, prediction, HTML, figures, JSON) and, for the words ×
+log-odds, logit or probability; a layer's hidden state; a pooled embedding) with
+the settings of a named preset (:mod:`captum_sigma.text.presets`); it returns
+:class:`TextExplanation` objects (tokens, scores with standard errors, σ,
+prediction, HTML, figures, JSON) and, for the words ×
 layers view, :class:`WordsLayersExplanation`. The packaged default sentiment model
 lives in :mod:`captum_sigma.text.default_model`.
 """
@@ -19,15 +20,20 @@ from captum_sigma.text.explainer import (
     TextExplainer,
 )
 from captum_sigma.text.explanation import TextExplanation
+from captum_sigma.text.presets import DEFAULT_PRESET, PRESETS, Preset, get_preset
 from captum_sigma.text.words_layers import WordsLayersExplanation
 
 __all__ = [
+    "DEFAULT_PRESET",
     "DEFAULT_TEXT_OPTIONS",
     "DEFAULT_TEXT_OUTPUT",
+    "PRESETS",
+    "Preset",
     "TEXT_OUTPUTS",
     "TextExplainer",
     "TextExplanation",
     "WordsLayersExplanation",
     "default_data_sample",
+    "get_preset",
     "read_texts",
 ]

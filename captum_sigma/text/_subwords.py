@@ -7,7 +7,14 @@ from the character offsets); without them, from the tokens' spelling.
 import math
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
-__all__ = ["Word", "merge_values", "merged_word_ids", "word_groups"]
+__all__ = [
+    "Word",
+    "merge_pieces",
+    "merge_standard_errors",
+    "merge_values",
+    "merged_word_ids",
+    "word_groups",
+]
 
 #: Special tokens recognised by spelling when no ``word_ids`` are known.
 _SPECIAL_TOKENS = frozenset(
@@ -92,10 +99,61 @@ def merge_values(
     """
     word_scores, word_sigma = [], []
     for word in words:
+        if len(word.indices) == 1:  # exact, so that merging twice changes nothing
+            word_scores.append(float(scores[word.indices[0]]))
+            word_sigma.append(float(sigma[word.indices[0]]))
+            continue
         word_scores.append(float(sum(scores[i] for i in word.indices)))
         logs = [math.log(sigma[i]) for i in word.indices]
         word_sigma.append(float(math.exp(sum(logs) / len(logs))))
     return word_scores, word_sigma
+
+
+def merge_standard_errors(
+    words: Sequence[Word], standard_error: Sequence[float]
+) -> List[float]:
+    """Standard errors of word scores: ``sqrt(Σ SE²)`` over a word's pieces.
+
+    A word's score is the sum of its pieces' scores, so its variance is the sum of
+    theirs **if the pieces' chain errors are independent**. They come from the same
+    chains and may be correlated (e.g. positively, when a chain that stopped early
+    left every σ near its start): then this understates the error.
+
+    Args:
+        words: From :func:`word_groups`.
+        standard_error: Per-token standard errors in nats per token.
+
+    Returns:
+        One standard error per word.
+    """
+    merged = []
+    for word in words:
+        if len(word.indices) == 1:
+            merged.append(float(standard_error[word.indices[0]]))
+        else:
+            merged.append(
+                float(math.sqrt(sum(standard_error[i] ** 2 for i in word.indices)))
+            )
+    return merged
+
+
+def merge_pieces(
+    words: Sequence[Word], pieces: Optional[Sequence[int]] = None
+) -> List[int]:
+    """Number of original word pieces behind each word.
+
+    Args:
+        words: From :func:`word_groups`.
+        pieces: Pieces behind each token (for an already merged sequence); default
+            one per token.
+
+    Returns:
+        One count per word.
+    """
+    return [
+        sum(1 if pieces is None else int(pieces[i]) for i in word.indices)
+        for word in words
+    ]
 
 
 def merged_word_ids(words: Sequence[Word]) -> List[Optional[int]]:

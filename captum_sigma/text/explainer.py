@@ -9,11 +9,17 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from captum_sigma.attr import LayerSigmaAttribution
-from captum_sigma.attr.common import resolve_options
 from captum_sigma.engine import SigmaOptions
 from captum_sigma.regularization import estimate_regularization
 from captum_sigma.text import model as _model
 from captum_sigma.text.explanation import TextExplanation
+from captum_sigma.text.presets import (
+    DEFAULT_PRESET,
+    OUTPUTS,
+    PRESETS,
+    get_preset,
+    merge_options,
+)
 from captum_sigma.text.tokenization import TokenizedTexts, tokenize_texts
 from captum_sigma.text.words_layers import WordsLayersExplanation
 
@@ -26,49 +32,41 @@ __all__ = [
 
 TargetSpec = Union[None, int, str, Sequence[Union[int, str]], Tensor]
 
-#: What a classifier's explanation explains: ``"probability"``, the softmax
-#: probability of the target class, self-normalised (no ``r``: the reference code's
-#: fallback ``regularization=None``, each text divides by its own ``s²``); or
-#: ``"logit"``, the target class's logit divided by ``r`` from ``data`` (the default
-#: before the configuration study).
-TEXT_OUTPUTS = ("probability", "logit")
-#: The classifier output :class:`TextExplainer` explains by default. Chosen by the
-#: configuration study of ``benchmarks/results/comparison.md`` (validation split,
-#: pre-registered criterion) with :data:`DEFAULT_TEXT_OPTIONS`: on the test split it
-#: was significantly better than the logit / r at rate 0.1 in 7 of the 8 criterion
-#: cells and worse in none.
-DEFAULT_TEXT_OUTPUT = "probability"
-#: The options :class:`TextExplainer` uses for a classifier when ``options`` is not
-#: given: ``SigmaOptions(rate=1.0)`` (entropy weight 1; every other field is
-#: :class:`~captum_sigma.SigmaOptions`'s default). The previous default is
-#: ``output="logit", options=SigmaOptions()``.
-DEFAULT_TEXT_OPTIONS = SigmaOptions(rate=1.0)
+#: What a classifier's explanation can explain (:data:`~captum_sigma.text.presets.
+#: OUTPUT_DESCRIPTIONS` says what each word means).
+TEXT_OUTPUTS = OUTPUTS
+#: The classifier output :class:`TextExplainer` explains by default: the default
+#: preset's (:mod:`captum_sigma.text.presets`).
+DEFAULT_TEXT_OUTPUT = PRESETS[DEFAULT_PRESET].output
+#: The options :class:`TextExplainer` uses by default: the default preset's.
+DEFAULT_TEXT_OPTIONS = PRESETS[DEFAULT_PRESET].options
+#: The explained output of each classifier output that is normalised by ``r``.
+_HEAD_OUTPUTS = {"logit": _model.LogitsOutput, "log-odds": _model.LogOddsOutput}
 
 
 class TextExplainer:
     r"""
     Explains a Hugging Face model on texts with the sigma attribution (Guan et al.,
-    ICML 2019): the information of each token's embedding about a classifier's
-    output for a class (the predicted class by default: its softmax probability,
-    self-normalised, or with ``output="logit"`` its logit / r), an encoder layer's
-    hidden state (``layer=k``, as in the paper) or, for a bare encoder, the pooled
-    sentence embedding.
+    ICML 2019): the information (nats per token) of each token's embedding about a
+    classifier's output for a class (the predicted class by default), an encoder
+    layer's hidden state (``layer=k``, as in the paper) or, for a bare encoder, the
+    pooled sentence embedding, with the standard error of every token's score.
+
+    What is explained and how long the optimisation runs come from a named preset
+    (:mod:`captum_sigma.text.presets`: ``"default"``, ``"fast"``,
+    ``"reference"``); ``output``, ``options`` and the flat arguments change it, in
+    that order, each merging into what came before.
 
     The perturbed layer is the model's embeddings module (``base_model.embeddings``:
     word + position + ... embeddings, as in the paper's tutorial). Texts are
     tokenised, padded and explained in batches on the model's device; padding never
-    changes a text's result. A logit, a layer's hidden state or a pooled embedding
-    is normalised by ``r``, its per-element standard deviation over ``data`` (a
-    sample of texts), estimated once per target kind and layer and cached; without
-    ``data`` each text normalises by its own output (the reference code's fallback,
-    not comparable across texts). The probability (the default for a classifier,
-    :data:`DEFAULT_TEXT_OUTPUT`) is always self-normalised that way: its ``r`` over a
-    sample would be dominated by confident sentences.
-
-    Defaults for a classifier: ``output="probability"`` with
-    ``SigmaOptions(rate=1.0)`` (:data:`DEFAULT_TEXT_OPTIONS`), the setting chosen by
-    the configuration study (``benchmarks/results/comparison.md``). The previous
-    default is ``output="logit", options=SigmaOptions()`` (logit / r, rate 0.1).
+    changes a text's result. A logit, a log-odds, a layer's hidden state or a pooled
+    embedding is normalised by ``r``, its per-element standard deviation over
+    ``data`` (a sample of texts), estimated once per explained output and cached;
+    without ``data`` each text normalises by its own output (the reference code's
+    fallback, not comparable across texts). The probability is always
+    self-normalised that way: its ``r`` over a sample would be dominated by
+    confident sentences.
 
     Paper: "Towards a Deep and Unified Understanding of Deep Neural Models in NLP",
     Guan, Wang, Zhang, Chen, He and Xie, ICML 2019,
@@ -104,6 +102,7 @@ class TextExplainer:
         layers: Optional[Sequence[nn.Module]] = None,
         options: Optional[SigmaOptions] = None,
         output: Optional[str] = None,
+        preset: str = DEFAULT_PRESET,
     ) -> None:
         r"""
         Args:
@@ -127,28 +126,26 @@ class TextExplainer:
             batch_size (int, optional): Texts (or text × layer rows) per batch.
             n_steps, lr, n_samples, scale, rate, seed: Fields of the sigma
                 optimisation's options (:class:`~captum_sigma.SigmaOptions`); each
-                one given (not None) overrides ``options`` (or the default
-                options).
+                one given (not None) overrides the preset's and ``options``'.
             show_progress (bool, optional): Show progress bars.
             embeddings (torch.nn.Module, optional): The module whose output is
                 perturbed. Default: ``model.base_model.embeddings``.
             layers (Sequence[torch.nn.Module], optional): The encoder layers, in
                 order. Default: ``base_model.encoder.layer`` (DistilBERT:
                 ``transformer.layer``).
-            options (SigmaOptions, optional): Every optimisation option in one
-                object, e.g. ``captum_sigma.REFERENCE_OPTIONS``; given, it replaces
-                the default options entirely (``SigmaOptions(n_steps=50)`` has
-                rate 0.1, not 1). Default: None (a classifier:
-                :data:`DEFAULT_TEXT_OPTIONS`, ``SigmaOptions(rate=1.0)``; a bare
-                encoder: ``SigmaOptions()``).
-            output (str, optional): A classifier's explained output:
-                ``"probability"`` (the target class's softmax probability,
-                self-normalised: ``r`` is not used for it) or ``"logit"`` (the
-                target class's logit / ``r`` from ``data``, the previous default).
-                Must be None for a bare encoder. Default: None
-                (:data:`DEFAULT_TEXT_OUTPUT`, ``"probability"``, for a classifier).
+            options (SigmaOptions, optional): Merged into the preset's options like
+                the flat arguments: every field that differs from
+                ``SigmaOptions()``'s default replaces the preset's (see
+                :func:`~captum_sigma.text.presets.merge_options`).
+                Default: None (the preset's options)
+            output (str, optional): A classifier's explained output, one of
+                :data:`~captum_sigma.text.presets.OUTPUTS`: ``"probability"``
+                (self-normalised), ``"logit"`` (/ r) or ``"log-odds"`` (/ r).
+                Must be None for a bare encoder. Default: None (the preset's).
                 Layers (``layer=k``, :meth:`explain_layers`) are explained as
                 their hidden state / ``r`` whatever ``output`` is.
+            preset (str, optional): The named setting to start from. Default:
+                ``"default"``.
         """
         if not isinstance(model, nn.Module):
             raise TypeError(
@@ -169,10 +166,19 @@ class TextExplainer:
         self.batch_size = batch_size
         self.show_progress = show_progress
         classifier = _model.is_classifier(model)
-        self.output = _check_output(output, classifier, model)
-        if options is None and classifier:
-            options = DEFAULT_TEXT_OPTIONS
-        self.options = resolve_options(options, locals())
+        chosen = get_preset(preset)
+        self.output = _check_output(output, classifier, model, chosen.output)
+        flat = {"n_steps": n_steps, "lr": lr, "n_samples": n_samples}
+        flat.update({"scale": scale, "rate": rate, "seed": seed})
+        self.options = merge_options(chosen.options, options, flat)
+        #: The preset's name when nothing but the seed changed it, else None
+        #: (custom settings).
+        self.preset: Optional[str] = (
+            chosen.name
+            if _same_but_seed(self.options, chosen.options)
+            and self.output in (None, chosen.output)
+            else None
+        )
         self.embeddings = embeddings or _model.find_embeddings(model)
         self._layers = None if layers is None else list(layers)
         self.data = None if data is None else _check_texts("data", data, minimum=2)
@@ -430,13 +436,14 @@ class TextExplainer:
             if target is None and index is None and self.is_classifier:
                 probabilities = self._class_probabilities(input_ids, attention_mask)
                 target = probabilities.argmax(-1).tolist()
-            return self._token_attributions(
+            scores, sigma, _ = self._token_attributions(
                 input_ids,
                 attention_mask,
                 None if target is None else list(target),
                 index,
                 self._options(seed),
             )
+            return scores, sigma
 
     # -- one batch -----------------------------------------------------------------
 
@@ -457,15 +464,15 @@ class TextExplainer:
                 for i, t in enumerate(targets)
             ]
             class_ids = list(target)
-        scores, sigma = self._token_attributions(
+        scores, sigma, error = self._token_attributions(
             batch.input_ids, batch.attention_mask, target, index, options
         )
         return [
             self._explanation(
                 batch,
                 row,
-                (scores[row], sigma[row]),
-                options.scale,
+                (scores[row], sigma[row], error[row]),
+                options,
                 class_ids[row],
                 index,
                 probabilities,
@@ -480,12 +487,13 @@ class TextExplainer:
         target: Optional[List[int]],
         index: Optional[int],
         options: SigmaOptions,
-    ) -> Tuple[Tensor, Tensor]:
+    ) -> Tuple[Tensor, Tensor, Tensor]:
         """The explained output Φ / r of one batch and its sigma attribution.
 
         Φ: layer ``index``'s hidden state, else a classifier's probabilities
-        (self-normalised) or logits (``target`` selects the class), else a bare
-        encoder's pooled embedding.
+        (self-normalised), logits or log-odds (``target`` selects the class), else
+        a bare encoder's pooled embedding. Returns scores, σ and the scores'
+        standard errors, ``(B, T)`` each.
         """
         args: Tuple[Tensor, ...] = (mask,)
         forward: Any
@@ -499,7 +507,7 @@ class TextExplainer:
             forward = _model.ProbabilitiesOutput(self.model)
         elif self.is_classifier:
             r = self._head_regularization()
-            forward = _model.LogitsOutput(self.model, r)
+            forward = _HEAD_OUTPUTS[self.output](self.model, r)
         else:
             r = self._head_regularization()
             forward = _model.PooledOutput(self.model, self.pooling, r)
@@ -516,11 +524,12 @@ class TextExplainer:
         mask = batch.attention_mask.repeat(n_layers, 1)
         row_layer = torch.arange(n_layers, device=ids.device).repeat_interleave(size)
         forward = _model.LayersOutput(self.model, self.layers, indices, r)
-        scores, sigma = self._attribute(
+        scores, sigma, error = self._attribute(
             forward, ids, (mask, row_layer), mask, None, r, options
         )
         scores = scores.reshape(n_layers, size, -1)
         sigma = sigma.reshape(n_layers, size, -1)
+        error = error.reshape(n_layers, size, -1)
         results = []
         for row, text in enumerate(batch.texts):
             real = batch.attention_mask[row].bool().cpu()
@@ -551,9 +560,9 @@ class TextExplainer:
         target: Any,
         r: Optional[Tensor],
         options: SigmaOptions,
-    ) -> Tuple[Tensor, Tensor]:
+    ) -> Tuple[Tensor, Tensor, Tensor]:
         attribution = LayerSigmaAttribution(forward, self.embeddings)
-        scores, sigma = attribution.attribute(
+        scores, sigma, error = attribution.attribute(
             input_ids,
             target=target,
             additional_forward_args=args,
@@ -561,28 +570,33 @@ class TextExplainer:
             regularization=None if r is None else 1.0,
             return_input_shape=False,
             return_sigma=True,
+            return_standard_error=True,
             show_progress=self.show_progress,
             options=options,
         )
-        return scores.detach().float().cpu(), sigma.detach().float().cpu()
+        return tuple(t.detach().float().cpu() for t in (scores, sigma, error))
 
     def _explanation(
         self,
         batch: TokenizedTexts,
         row: int,
-        values: Tuple[Tensor, Tensor],
-        scale: float,
+        values: Tuple[Tensor, Tensor, Tensor],
+        options: SigmaOptions,
         class_id: Optional[int],
         index: Optional[int],
         probabilities: Optional[Tensor],
     ) -> TextExplanation:
         real = batch.attention_mask[row].bool().cpu()
         label, probability = self._prediction(probabilities, row)
+        single_chain = options.chains < 2
         return TextExplanation(
             text=batch.texts[row],
             tokens=batch.tokens[row],
             scores=values[0][real].tolist(),
             sigma=values[1][real].tolist(),
+            standard_error=None if single_chain else values[2][real].tolist(),
+            chains=options.chains,
+            preset=self.preset,
             explained=self._description(class_id, index),
             target=class_id,
             target_name=None if class_id is None else self.labels[class_id],
@@ -590,7 +604,7 @@ class TextExplainer:
             predicted_label=label,
             predicted_name=None if label is None else self.labels[label],
             probability=probability,
-            scale=scale,
+            scale=options.scale,
             word_ids=batch.word_ids[row],
             offsets=batch.offsets[row],
             truncated=batch.truncated[row],
@@ -601,10 +615,10 @@ class TextExplainer:
     def _head_regularization(self) -> Optional[Tensor]:
         if self.is_classifier and self.output == "probability":
             return None  # the probability is self-normalised
-        key: Any = "logits" if self.is_classifier else ("pooled", self.pooling)
+        key: Any = self.output if self.is_classifier else ("pooled", self.pooling)
         if key not in self._regularization:
             if self.is_classifier:
-                forward: Any = _model.LogitsOutput(self.model)
+                forward: Any = _HEAD_OUTPUTS[self.output](self.model)
             else:
                 forward = _model.PooledOutput(self.model, self.pooling)
             self._regularization[key] = self._estimate(
@@ -701,8 +715,10 @@ class TextExplainer:
         if class_id is not None:
             name = f"class {class_id} ({self.labels[class_id]})"
             if self.output == "probability":
-                return f"probability of {name}"
-            return f"logit of {name}" + ("" if self.data is None else " / r")
+                return f"probability of {name}, self-normalised"
+            return f"{self.output} of {name}" + (
+                ", self-normalised" if self.data is None else " / r"
+            )
         return f"{self.pooling}-pooled embedding"
 
     def _per_text(
@@ -747,8 +763,10 @@ class TextExplainer:
         )
 
 
-def _check_output(output: Any, classifier: bool, model: nn.Module) -> Optional[str]:
-    """``output`` checked: a classifier's (default :data:`DEFAULT_TEXT_OUTPUT`)."""
+def _check_output(
+    output: Any, classifier: bool, model: nn.Module, default: str
+) -> Optional[str]:
+    """``output`` checked: a classifier's (default: the preset's ``default``)."""
     if not classifier:
         if output is not None:
             raise ValueError(
@@ -758,10 +776,15 @@ def _check_output(output: Any, classifier: bool, model: nn.Module) -> Optional[s
             )
         return None
     if output is None:
-        return DEFAULT_TEXT_OUTPUT
+        return default
     if not isinstance(output, str) or output not in TEXT_OUTPUTS:
         raise ValueError(f"output must be one of {TEXT_OUTPUTS}, got {output!r}")
     return output
+
+
+def _same_but_seed(options: SigmaOptions, other: SigmaOptions) -> bool:
+    """Whether two options differ at most in their seed."""
+    return replace(options, seed=other.seed) == other
 
 
 def _check_texts(name: str, texts: Any, minimum: int = 1) -> List[str]:

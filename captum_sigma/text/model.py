@@ -19,6 +19,7 @@ from captum_sigma.engine import REGULARIZATION_EPS
 
 __all__ = [
     "LayersOutput",
+    "LogOddsOutput",
     "LogitsOutput",
     "POOLINGS",
     "PooledOutput",
@@ -170,6 +171,30 @@ class ProbabilitiesOutput:
 
     def __call__(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         return self.logits(input_ids, attention_mask).softmax(dim=-1)
+
+
+class LogOddsOutput:
+    """Φ = every class's log-odds ``log p_c − log(1 − p_c)`` (divided by ``r``).
+
+    ``log p_c − log(1 − p_c) = z_c − logsumexp_{j ≠ c} z_j`` from the logits ``z``,
+    computed that way so it stays finite where ``p_c`` rounds to 1 (for two
+    classes it is ``z_c − z_other``). Unlike the probability it does not saturate:
+    a confident prediction keeps a large, movable log-odds.
+    """
+
+    def __init__(self, model: nn.Module, r: Optional[Tensor] = None) -> None:
+        self.logits = LogitsOutput(model)
+        self.r = r
+
+    def __call__(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        logits = self.logits(input_ids, attention_mask)
+        classes = logits.shape[-1]
+        if classes < 2:
+            raise ValueError("log-odds need a classifier with at least 2 classes")
+        others = ~torch.eye(classes, dtype=torch.bool, device=logits.device)
+        expanded = logits.unsqueeze(1).expand(-1, classes, -1)
+        masked = expanded.masked_fill(~others, float("-inf"))
+        return _normalise(logits - torch.logsumexp(masked, dim=-1), self.r)
 
 
 class PooledOutput:

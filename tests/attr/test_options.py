@@ -60,12 +60,13 @@ def test_flat_arguments_override_the_object():
     )
 
 
-def test_reference_kwargs_and_an_override_no_longer_collide():
+def test_flat_arguments_repeating_the_object_change_nothing():
     sigma = SigmaAttribution(sequence_model())
-    kwargs = {**REFERENCE_OPTIONS.attribute_kwargs(), "n_steps": 5}
+    flat = ("lr", "n_samples", "scale", "rate", "seed", "selection", "init")
+    kwargs = {name: getattr(REFERENCE_OPTIONS, name) for name in flat}
     assert torch.equal(
-        sigma.attribute(INPUTS, **kwargs),
-        sigma.attribute(INPUTS, options=REFERENCE_OPTIONS, n_steps=5),
+        sigma.attribute(INPUTS, options=REFERENCE_OPTIONS, n_steps=5, **kwargs),
+        sigma.attribute(INPUTS, options=replace(REFERENCE_OPTIONS, n_steps=5)),
     )
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from linear_toy import linear_problem
 
-from captum_sigma.engine import SigmaOptions, solve_sigma
+from captum_sigma.engine import PREVIOUS_DEFAULT_OPTIONS, SigmaOptions, solve_sigma
 
 # method.md: three printed runs of the reference tutorial (scale 1, rate 0.1, lr 0.5)
 REFERENCE_RUNS = torch.tensor(
@@ -93,6 +93,7 @@ def test_best_loss_selection_biases_important_words_upward():
     base = dict(
         n_steps=2000, n_samples=1, lr=0.5, scale=1.0, init="random", optimizer="adam"
     )
+    base.update(chains=1, control_variate=False)  # one run, as the reference
     best = solve_sigma(problem, SigmaOptions(selection="best_loss", **base)).sigma
     averaged = solve_sigma(problem, SigmaOptions(selection="average", **base)).sigma
     best_error = (best / closed_form - 1).mean()
@@ -113,14 +114,21 @@ def test_warm_start_alone_is_exact_for_a_linear_model(rounds):
         lr=1e-9,
         warm_start_rounds=rounds,
         warm_start_probes=4,
+        chains=1,
     )
     sigma = solve_sigma(problem, options).sigma
     assert torch.allclose(sigma, closed_form.expand_as(sigma), rtol=1e-4)
     assert options.passes_per_example() == 4 * rounds + 1
 
 
-def test_default_setting_costs_integrated_gradients_passes():
-    assert SigmaOptions().passes_per_example() == 50
+def test_default_budget_in_passes():
+    """The default: 4 chains x 23 to 115 one-draw steps; a scalar output's
+    Jacobian (one pass) replaces the 4 warm-start probes of every chain."""
+    options = SigmaOptions()
+    assert options.passes_per_example(n_outputs=1) == 1 + 4 * 23
+    assert options.passes_per_example(options.step_limit, n_outputs=1) == 1 + 4 * 115
+    assert options.passes_per_example() == 4 * (4 + 23)
+    assert PREVIOUS_DEFAULT_OPTIONS.passes_per_example() == 50
 
 
 @pytest.mark.parametrize("seed", [0, 1])

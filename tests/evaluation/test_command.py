@@ -108,12 +108,11 @@ def test_compare_command_writes_its_files(model_dir, texts_file, tmp_path, capfd
                 x for x in printed if x.startswith(f"best, {operator}, {family}: ")
             ]
             assert best.count(" (") >= 4  # every metric of the family: its best row
-    # 10 signed cells, not 12: the row "Sigma" is the default explainer's, the
-    # probability self-normalised; this random tiny model gives p ~ 0.5 to every
-    # text, so every sigma sits at its cap, the scores are flat and the
-    # leave-one-out tau (one cell per operator) is undefined.
+    # 12 signed cells: the row "Sigma" is the default explainer's, the log-odds /
+    # r, which does not saturate: its scores are not flat even where this random
+    # tiny model gives p ~ 0.5, so the leave-one-out tau is defined too.
     for family, cells in (
-        ("signed (drop of p_c)", 10),
+        ("signed (drop of p_c)", 12),
         ("distribution change", 8),
         ("representation change (home ground for Sigma)", 8),
     ):

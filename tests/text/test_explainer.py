@@ -1,5 +1,7 @@
 """TextExplainer on tiny random models (BERT, DistilBERT, RoBERTa-style, encoder)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from rounding import (
@@ -20,10 +22,11 @@ from captum_sigma.evaluation.methods import classifier_forward
 from captum_sigma.text import (
     DEFAULT_TEXT_OPTIONS,
     DEFAULT_TEXT_OUTPUT,
+    PRESETS,
     TextExplainer,
     TextExplanation,
 )
-from captum_sigma.text.model import LogitsOutput, ProbabilitiesOutput
+from captum_sigma.text.model import LogitsOutput, LogOddsOutput, ProbabilitiesOutput
 
 DATA = ["good film", "bad plot .", "the movie is great", "awful , not good !"]
 TEXTS = ["unbelievably good film !", "bad", "the plot was not very good ."]
@@ -52,9 +55,11 @@ def test_classifier_explanations_have_tokens_scores_sigma_and_prediction(explain
         assert all(score > 0 for score in result.scores)
         assert result.predicted_label in (0, 1) and 0.5 <= result.probability <= 1
         assert result.target == result.predicted_label
-        # The default explains the class's probability (DEFAULT_TEXT_OUTPUT).
+        # The default preset explains the class's log-odds / r, with 4 chains
         name = f"class {result.target} (LABEL_{result.target})"
-        assert result.explained == f"probability of {name}"
+        assert result.explained == f"{DEFAULT_TEXT_OUTPUT} of {name} / r"
+        assert result.preset is None  # n_steps changed the preset
+        assert result.chains == 4 and len(result.standard_error) == len(result.tokens)
         assert result.word_ids[0] is None and result.offsets[0] == (0, 0)
     assert isinstance(explainer.explain(TEXTS[0]), TextExplanation)
 
@@ -294,32 +299,35 @@ def _predicted(model, ids, mask):
         return LogitsOutput(model)(ids, mask).argmax(-1)
 
 
-def test_default_explains_the_probability_self_normalised_at_rate_1(
-    tiny_bert, tokenizer
-):
-    """The default (chosen by the configuration study): the predicted class's
-    softmax probability, regularization=None, SigmaOptions(rate=1.0)."""
-    assert DEFAULT_TEXT_OUTPUT == "probability"
-    assert DEFAULT_TEXT_OPTIONS == SigmaOptions(rate=1.0)
-    assert SigmaOptions().rate == 0.1  # the Captum classes' default is unchanged
+def test_default_is_the_default_preset_through_the_captum_class(tiny_bert, tokenizer):
+    """One default: the "default" preset's output, and its options are
+    SigmaOptions() (what the Captum classes use); the explainer's numbers are
+    LayerSigmaAttribution's on the same forward, standard errors included."""
+    preset = PRESETS["default"]
+    assert DEFAULT_TEXT_OUTPUT == preset.output == "log-odds"
+    assert DEFAULT_TEXT_OPTIONS == preset.options == SigmaOptions()
     explainer = TextExplainer(tiny_bert, tokenizer, data=DATA)
-    assert explainer.output == "probability" and explainer.options.rate == 1.0
-    assert explainer.options == DEFAULT_TEXT_OPTIONS
-    assert explainer.regularization() is None  # r of the logits is not used
+    assert explainer.output == "log-odds" and explainer.preset == "default"
+    sample_ids, sample_mask = _encoded(tokenizer, DATA)
+    r = estimate_regularization(
+        LogOddsOutput(tiny_bert),
+        [{"inputs": sample_ids, "additional_forward_args": (sample_mask,)}],
+    )
+    torch.testing.assert_close(explainer.regularization(), r)
     ids, mask = _encoded(tokenizer, TEXTS)
     target = _predicted(tiny_bert, ids, mask)
     scores, sigma = explainer.attribute_tokens(ids, mask)
-    expected, expected_sigma = LayerSigmaAttribution(
-        ProbabilitiesOutput(tiny_bert), tiny_bert.bert.embeddings
+    expected, expected_sigma, expected_error = LayerSigmaAttribution(
+        LogOddsOutput(tiny_bert, r), tiny_bert.bert.embeddings
     ).attribute(
         ids,
         target=target,
         additional_forward_args=(mask,),
         token_mask=mask,
-        regularization=None,
+        regularization=1.0,
         return_input_shape=False,
         return_sigma=True,
-        options=SigmaOptions(rate=1.0),
+        return_standard_error=True,
     )
     torch.testing.assert_close(scores, expected.float(), rtol=0, atol=0)
     torch.testing.assert_close(
@@ -329,6 +337,8 @@ def test_default_explains_the_probability_self_normalised_at_rate_1(
     for row, result in enumerate(explainer.explain(TEXTS)):
         real = mask[row].bool()
         assert result.scores == scores[row][real].tolist()
+        assert result.standard_error == expected_error[row][real].float().tolist()
+        assert result.preset == "default"
 
 
 def test_probabilities_output_is_the_evaluations_proba_forward(tiny_bert, tokenizer):
@@ -340,10 +350,8 @@ def test_probabilities_output_is_the_evaluations_proba_forward(tiny_bert, tokeni
     torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
 
 
-def test_output_logit_with_default_options_is_the_previous_default(
-    tiny_bert, tokenizer
-):
-    """output="logit", options=SigmaOptions(): logit / r from data, rate 0.1."""
+def test_output_logit_is_the_logit_over_r(tiny_bert, tokenizer):
+    """output="logit": the class's logit / r from data, the default options."""
     explainer = TextExplainer(
         tiny_bert, tokenizer, data=DATA, output="logit", options=SigmaOptions()
     )
@@ -383,14 +391,21 @@ def test_output_logit_with_default_options_is_the_previous_default(
     assert not torch.equal(default.attribute_tokens(ids, mask)[0], scores)
 
 
-def test_options_replace_the_default_options_and_flat_fields_override(
-    tiny_bert, tokenizer
-):
+def test_options_merge_like_the_flat_arguments(tiny_bert, tokenizer):
+    """preset -> options (its fields that differ from SigmaOptions()) -> flat."""
     given = TextExplainer(tiny_bert, tokenizer, options=SigmaOptions(n_steps=5))
-    assert given.options == SigmaOptions(n_steps=5)  # rate 0.1: replaced entirely
-    flat = TextExplainer(tiny_bert, tokenizer, n_steps=5)
-    assert flat.options == SigmaOptions(rate=1.0, n_steps=5)
-    assert TextExplainer(tiny_bert, tokenizer, rate=0.1).options == SigmaOptions()
+    assert given.options == replace(SigmaOptions(), n_steps=5)
+    fast = PRESETS["fast"].options
+    merged = TextExplainer(
+        tiny_bert, tokenizer, preset="fast", options=SigmaOptions(n_steps=5), rate=1.0
+    )
+    assert merged.options == replace(fast, n_steps=5, rate=1.0)
+    assert merged.preset is None and merged.output == PRESETS["fast"].output
+    same = TextExplainer(tiny_bert, tokenizer, preset="fast", seed=3)
+    assert same.preset == "fast" and same.options == replace(fast, seed=3)
+    assert TextExplainer(tiny_bert, tokenizer, output="logit").preset is None
+    with pytest.raises(ValueError, match="preset must be one of"):
+        TextExplainer(tiny_bert, tokenizer, preset="slow")
 
 
 def test_bad_output_values_raise(tiny_bert, tokenizer):

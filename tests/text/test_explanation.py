@@ -72,7 +72,12 @@ def test_to_record_is_a_captum_record_with_scores_in_unit_interval():
     assert record.raw_input_ids == explanation.tokens
     values = record.word_attributions
     assert values.shape == (len(explanation.tokens),)
-    assert float(values.min()) == 0.0 and float(values.max()) == 1.0
+    # absolute: score / largest score (0 nats would be 0), never min-max
+    expected = [score / 5.0 for score in explanation.scores]
+    assert values.tolist() == pytest.approx(expected)
+    shared = explanation.to_record(vmax=10.0).word_attributions
+    assert shared.tolist() == pytest.approx([s / 10.0 for s in explanation.scores])
+    assert explanation.to_record(vmax=2.0).word_attributions.max() == 1.0  # clipped
     assert record.attr_score == pytest.approx(sum(explanation.scores))
     assert record.pred_class == "positive" and record.true_class == "positive"
     assert record.pred_prob == pytest.approx(0.9)
@@ -141,9 +146,10 @@ def test_plot_is_a_figure_and_saves(tmp_path):
 def test_ranking_skips_special_tokens_and_table_lists_every_token():
     explanation = wordpiece_explanation()
     ranking = explanation.ranking()
-    assert ranking[0] == ("good", 5.0)
-    assert all(token not in ("[CLS]", "[SEP]") for token, _ in ranking)
+    assert (ranking[0].token, ranking[0].score) == ("good", 5.0)
+    assert all(entry.token not in ("[CLS]", "[SEP]") for entry in ranking)
+    assert not any(entry.tied for entry in ranking)  # distinct scores, one chain
     table = explanation.table()
-    assert len(table.splitlines()) == len(explanation.tokens) + 1
-    assert "##believ" in table
+    assert len(table.splitlines()) == len(explanation.tokens) + 1  # not flat
+    assert "##believ" in table and "nats per token" in table.splitlines()[0]
     assert torch.isfinite(torch.tensor(explanation.normalized_scores())).all()

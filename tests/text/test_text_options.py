@@ -1,4 +1,4 @@
-"""TextExplainer and the CLI take the one options object (e.g. the reference run)."""
+"""TextExplainer and the CLI build their settings from the one presets module."""
 
 from dataclasses import replace
 
@@ -8,7 +8,8 @@ from text_models import make_tokenizer
 from captum_sigma import REFERENCE_OPTIONS, SigmaOptions
 from captum_sigma.cli import build_parser
 from captum_sigma.cli_checks import sigma_options
-from captum_sigma.text import DEFAULT_TEXT_OPTIONS, TextExplainer
+from captum_sigma.text import PRESETS, TextExplainer
+from captum_sigma.text.presets import OUTPUTS, merge_options
 
 
 def test_text_explainer_takes_options_and_flat_overrides(tiny_bert):
@@ -17,19 +18,42 @@ def test_text_explainer_takes_options_and_flat_overrides(tiny_bert):
     assert explainer.options == REFERENCE_OPTIONS
     short = TextExplainer(tiny_bert, tokenizer, options=REFERENCE_OPTIONS, n_steps=3)
     assert short.options == replace(REFERENCE_OPTIONS, n_steps=3)
-    # a classifier's default options: DEFAULT_TEXT_OPTIONS (rate 1, the
-    # configuration study's choice), not SigmaOptions() (rate 0.1)
-    assert TextExplainer(tiny_bert, tokenizer).options == DEFAULT_TEXT_OPTIONS
-    assert DEFAULT_TEXT_OPTIONS == SigmaOptions(rate=1.0)
-    antithetic = replace(SigmaOptions(n_samples=2, n_steps=2), antithetic=True)
+    assert TextExplainer(tiny_bert, tokenizer, preset="reference").options == (
+        REFERENCE_OPTIONS
+    )
+    # a classifier's default options are SigmaOptions(): one default everywhere
+    assert TextExplainer(tiny_bert, tokenizer).options == SigmaOptions()
+    antithetic = replace(
+        SigmaOptions(n_samples=2, n_steps=2, tol=None), antithetic=True
+    )
     explanation = TextExplainer(tiny_bert, tokenizer, options=antithetic).explain(
         "a good film"
     )
     assert len(explanation.scores) == len(explanation.tokens)
 
 
+def test_presets_are_one_record_each():
+    assert set(PRESETS) == {"default", "fast", "reference"}
+    for name, preset in PRESETS.items():
+        assert preset.name == name and preset.output in OUTPUTS
+        assert name in preset.describe() and preset.output in preset.describe()
+    assert PRESETS["reference"].options == REFERENCE_OPTIONS
+    fast = PRESETS["fast"].options
+    assert fast.passes_per_example(n_outputs=1) <= 50  # the old cost
+    assert fast.chains >= 2  # still a standard error
+
+
+def test_merge_options_takes_what_differs_from_the_defaults_then_flat():
+    base = PRESETS["fast"].options
+    assert merge_options(base) == base
+    assert merge_options(base, SigmaOptions(rate=1.0)) == replace(base, rate=1.0)
+    assert merge_options(base, None, {"rate": None, "seed": 4}) == replace(base, seed=4)
+    with pytest.raises(TypeError, match="SigmaOptions"):
+        merge_options(base, {"rate": 1.0})
+
+
 @pytest.mark.parametrize("command", ["explain", "layers", "explain-dataset"])
-def test_reference_flag_on_every_explaining_subcommand(command, tmp_path):
+def test_preset_and_reference_flags_on_every_explaining_subcommand(command):
     argv = {
         "explain": ["explain", "text"],
         "layers": ["layers", "text"],
@@ -37,18 +61,13 @@ def test_reference_flag_on_every_explaining_subcommand(command, tmp_path):
     }[command]
     args = build_parser().parse_args([*argv, "--reference", "--steps", "7"])
     assert args.reference
-    assert sigma_options(args.steps, args.seed, args.reference) == replace(
+    assert sigma_options(args.steps, args.seed, "reference") == replace(
         REFERENCE_OPTIONS, n_steps=7
     )
+    fast = build_parser().parse_args([*argv, "--preset", "fast", "--rate", "1"])
+    assert sigma_options(fast.steps, fast.seed, fast.preset, fast.rate) == replace(
+        PRESETS["fast"].options, rate=1.0
+    )
     plain = build_parser().parse_args(argv)
-    # without --reference: the explainer's default for a classifier (rate 1) and
-    # SigmaOptions() for a bare encoder; --rate overrides either
-    assert (
-        sigma_options(plain.steps, plain.seed, plain.reference) == DEFAULT_TEXT_OPTIONS
-    )
-    assert sigma_options(None, None, classifier=False) == SigmaOptions()
-    previous = build_parser().parse_args([*argv, "--rate", "0.1"])
-    assert sigma_options(None, None, rate=previous.rate) == SigmaOptions()
-    assert sigma_options(None, None, True, rate=0.5) == replace(
-        REFERENCE_OPTIONS, rate=0.5
-    )
+    assert plain.preset is None  # resolved to "default" by the checks
+    assert sigma_options(None, None) == SigmaOptions()

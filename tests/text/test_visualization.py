@@ -28,6 +28,11 @@ def test_make_record_checks_lengths_and_defaults():
     assert record.pred_class == "" and record.true_class == ""
     raw = vis.make_record(["a", "b"], [1.0, 3.0], normalize=False)
     assert raw.word_attributions.tolist() == [1.0, 3.0]
+    shared = vis.make_record(["a", "b"], [1.0, 3.0], vmax=2.0)  # absolute, clipped
+    assert shared.word_attributions.tolist() == pytest.approx([0.5, 1.0])
+    assert vis.absolute_scores([-1.0, float("nan"), 4.0], 8.0) == [0.0, 0.0, 0.5]
+    with pytest.raises(ValueError, match="vmax"):
+        vis.make_record(["a"], [1.0], vmax=-1.0)
     with pytest.raises(ValueError, match="scores"):
         vis.make_record(["a"], [1.0, 2.0])
 
@@ -56,6 +61,19 @@ def test_records_to_html_escapes_tokens_captions_labels_and_notes():
     assert "hsl(0, 75%" in page  # negative score coloured red, as captum
 
 
+def test_records_to_html_legend_states_its_unit():
+    record = vis.make_record(["a", "b"], [1.0, 4.0], vmax=8.0)
+    page = vis.records_to_html([record], vmax=8.0, distinguishable=[[False, True]])
+    legend = page.split('<p class="legend">')[1].split("</p>")[0]
+    assert "nats per token" in legend and ">8<" in legend and ">4<" in legend
+    assert "dashed border" in legend
+    assert page.count('class="indistinct"') == 1
+    unitless = vis.records_to_html([vis.make_record(["a"], [1.0])])
+    assert "no unit" in unitless and "dashed border" not in unitless
+    with pytest.raises(ValueError, match="distinguishable"):
+        vis.records_to_html([record], distinguishable=[None, None])
+
+
 def test_records_to_html_checks_parallel_lists():
     record = vis.make_record(["a"], [1.0])
     with pytest.raises(ValueError, match="captions"):
@@ -67,14 +85,24 @@ def test_records_to_html_checks_parallel_lists():
 def test_plot_words_layers_shape_and_errors(tmp_path):
     figure = vis.plot_words_layers(["a", "b", "c"], [1, 2], [[1, 2, 3], [3, 2, 1]])
     assert isinstance(figure, Figure)
+    assert figure.axes[-1].get_ylabel() == "information (nats per token)"
+    assert figure.axes[0].images[0].norm.vmin == 0.0
     figure.savefig(tmp_path / "layers.png")
+    with pytest.raises(ValueError, match="distinguishable"):
+        vis.plot_words_layers(["a"], [1], [[1.0]], distinguishable=[[True, True]])
     with pytest.raises(ValueError, match="matrix"):
         vis.plot_words_layers(["a", "b"], [1, 2], [[1, 2, 3], [3, 2, 1]])
 
 
 def test_plot_token_scores_checks_lengths():
+    figure = vis.plot_token_scores(["a", "b"], [1.0, 2.0], vmax=4.0)
+    assert figure.axes[0].images[0].norm.vmax == 4.0  # absolute, not min-max
+    assert "nats per token" in figure.axes[-1].get_xlabel()
+    assert not figure.legends  # no marks, no notes: no legend below
     with pytest.raises(ValueError, match="scores"):
         vis.plot_token_scores(["a"], [1.0, 2.0])
+    with pytest.raises(ValueError, match="distinguishable"):
+        vis.plot_token_scores(["a"], [1.0], distinguishable=[True, False])
     with pytest.raises(ValueError, match="per_row"):
         vis.plot_token_scores(["a"], [1.0], per_row=0)
 
@@ -86,6 +114,20 @@ def test_format_token_table():
     assert "tab\\t" in lines[2] and lines[2].endswith("#" * 20)
     with pytest.raises(ValueError, match="one value per token"):
         vis.format_token_table(["a"], [1.0], [0.1, 0.2])
+    halves = vis.format_token_table(
+        ["a", "b"],
+        [1.0, 2.0],
+        [0.3, 0.1],
+        standard_error=[0.1, 0.2],
+        chains=2,
+        distinguishable=[False, True],
+        vmax=4.0,
+        notes=["note"],
+    ).splitlines()
+    assert "nats per token" in halves[0] and "± 95 %" in halves[0]
+    assert halves[1].split()[2:5] == ["1.000", "1.271", "no"]  # 12.706 x 0.1
+    assert halves[2].endswith("#" * 10)  # 2 of 4 nats
+    assert halves[-1] == "note" and "Student t" in halves[-2]
 
 
 def test_token_marks_is_the_one_token_renderer():
@@ -109,3 +151,7 @@ def test_token_marks_is_the_one_token_renderer():
         vis.token_marks(["a"], [1.0], token_notes=["x", "y"])
     with pytest.raises(ValueError, match="ranked"):
         vis.token_marks(["a", "b"], [1.0, 2.0], ranked=[True])
+    dashed = vis.token_marks(["a", "<b>"], [0.5, 1.0], distinguishable=[True, False])
+    assert dashed.count('class="indistinct"') == 1 and "&lt;b&gt;" in dashed
+    with pytest.raises(ValueError, match="distinguishable"):
+        vis.token_marks(["a"], [1.0], distinguishable=[True, True])

@@ -55,6 +55,8 @@ def test_plot_and_json_round_trip(explainer, tmp_path):
     view = explainer.explain_layers(TEXTS[1])
     figure = view.plot()
     assert isinstance(figure, Figure)
+    assert figure.axes[-1].get_ylabel() == "information (nats per token)"
+    assert figure.axes[0].images[0].norm.vmin == 0.0  # absolute, 0 nats is white
     figure.savefig(tmp_path / "layers.png")
     assert WordsLayersExplanation.from_json(view.to_json()) == view
     with pytest.raises(ValueError, match="rows"):
