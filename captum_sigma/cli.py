@@ -450,8 +450,9 @@ def _report_job(args: argparse.Namespace, summary: Any, rank: int) -> int:
         print(summary.line())
         output = Path(args.output)
         print(
-            f"wrote {output / 'results.jsonl'} ({merged['results']} rows) and "
-            f"{output / 'errors.jsonl'} ({merged['errors']} rows)"
+            f"wrote {output / 'results.jsonl'} ({merged['results']} rows, "
+            f"{merged.get('flat', 0)} of them flat: no token stands out at this "
+            f"budget) and {output / 'errors.jsonl'} ({merged['errors']} rows)"
         )
         if merged.get("retryable"):
             print(

@@ -452,7 +452,7 @@ class DatasetJob:
 
     def _share_merged_counts(self, summary: JobSummary) -> None:
         """Every rank learns rank 0's merge counts (for the same exit code)."""
-        names = ("results", "errors", "retryable")
+        names = ("results", "errors", "retryable", "flat")
         values = [float(summary.merged.get(name, 0)) for name in names]
         totals = self.group.reduce(values, dist.ReduceOp.MAX)
         if not summary.interrupted:

@@ -158,9 +158,11 @@ def merge_shards(output: Path) -> Dict[str, int]:
     """Writes ``results.jsonl`` and ``errors.jsonl`` from the shards, in input order.
 
     Returns:
-        Counts of result rows, error rows and retryable error rows written.
+        Counts of result rows, error rows, retryable error rows and flat
+        explanations (result rows whose ``flat`` field is true: no token stands
+        out at the run's budget) written.
     """
-    counts = {"results": 0, "errors": 0, "retryable": 0}
+    counts = {"results": 0, "errors": 0, "retryable": 0, "flat": 0}
     error_rows: List[str] = []
 
     def good_lines() -> Iterator[str]:
@@ -172,6 +174,7 @@ def merge_shards(output: Path) -> Dict[str, int]:
                 counts["retryable"] += int(bool(row.get("retryable")))
             else:
                 counts["results"] += 1
+                counts["flat"] += int(bool(row.get("flat")))
                 yield line
 
     _write_atomic(Path(output) / RESULTS_NAME, good_lines())

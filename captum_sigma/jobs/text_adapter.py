@@ -56,6 +56,11 @@ _ROW_FIELDS = (
     "predicted_label",
     "predicted_name",
     "probability",
+    "standard_error",
+    "chains",
+    "preset",
+    "units",
+    "flat",
 )
 
 

@@ -541,6 +541,12 @@ class TextExplainer:
                     layers=[i + 1 for i in indices],
                     scores=scores[:, row][:, real].tolist(),
                     sigma=sigma[:, row][:, real].tolist(),
+                    standard_error=(
+                        None
+                        if options.chains < 2
+                        else error[:, row][:, real].tolist()
+                    ),
+                    chains=options.chains,
                     scale=options.scale,
                     predicted_name=None if label is None else self.labels[label],
                     probability=probability,

@@ -85,7 +85,12 @@ def test_results_in_input_order_and_complete(tmp_path):
     assert summary.items == len(texts) and summary.errors == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["merged"] == {"results": len(texts), "errors": 0, "retryable": 0}
+    assert manifest["merged"] == {
+        "results": len(texts),
+        "errors": 0,
+        "retryable": 0,
+        "flat": 0,  # the fake explainer's rows carry no flat flag
+    }
 
 
 def test_bad_rows_go_to_the_errors_file(tmp_path):
@@ -329,7 +334,7 @@ def test_out_of_memory_rows_are_retried_on_resume_bad_rows_are_not(tmp_path):
     second_explainer = FakeExplainer()
     second = run(tmp_path, second_explainer)
     assert "huge text" in [t for batch in second_explainer.batches for t in batch]
-    assert second.merged == {"results": 3, "errors": 2, "retryable": 0}
+    assert second.merged == {"results": 3, "errors": 2, "retryable": 0, "flat": 0}
     texts = [r["text"] for r in read_jsonl(tmp_path / "out" / "results.jsonl")]
     assert texts == ["fine text", "huge text", "other text"]
 

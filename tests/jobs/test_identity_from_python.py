@@ -257,3 +257,21 @@ def test_a_killed_job_resumes_byte_identically_only_with_the_same_explainer(
     assert summary.items == len(finished.lines) - 6
     assert (out / "results.jsonl").read_bytes() == finished.results
     assert recorded_identity(out) == recorded_identity(finished.out)
+
+
+def test_rows_carry_the_uncertainty_and_the_summary_counts_flat_rows(tmp_path):
+    """Each result row has its standard errors, chains and flat flag; the merged
+    counts say how many explanations were flat (issue #17)."""
+    texts = tmp_path / "texts.txt"
+    texts.write_text("good film\nbad plot\n", encoding="utf-8")
+    job = DatasetJob(texts, tmp_path / "job", explainer(), show_progress=False)
+    summary = job.run()
+    rows = [json.loads(line) for line in (tmp_path / "job" / "results.jsonl").open()]
+    for row in rows:
+        assert len(row["standard_error"]) == len(row["tokens"])
+        assert (
+            row["chains"] == OPTIONS.chains
+            and row["units"]["scores"] == "nats per token"
+        )
+        assert isinstance(row["flat"], bool)
+    assert summary.merged["flat"] == sum(row["flat"] for row in rows)
