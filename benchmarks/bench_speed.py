@@ -189,7 +189,7 @@ def sigma_seconds(model, precision, device, ids, mask, options, internal_batch_s
 
 def sigma_settings(quick: bool) -> Dict[str, SigmaOptions]:
     settings = {
-        "sigma default": previous(),
+        "sigma previous default (1 chain, 4 + 23 x 2)": previous(),
         "sigma adam 8 VJPs + 50 x 1 (old default)": previous(
             warm_start_probes=8, n_steps=50, lr=0.05, optimizer="adam"
         ),
@@ -282,7 +282,7 @@ def add_ratios(rows: List[Dict[str, Any]]) -> None:
 
 
 DEFAULT_MODEL_SETTINGS = {
-    "sigma default": previous(),
+    "sigma previous default (1 chain, 4 + 23 x 2)": previous(),
     "sigma 46 x 1 (old layout)": previous(n_steps=46, n_samples=1),
 }
 IG_NAME = "LayerIG n_steps=50"

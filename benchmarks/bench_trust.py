@@ -154,7 +154,7 @@ def passes_summary(passes: Sequence[int]) -> Dict[str, float]:
 def explainer_for(
     base: TextExplainer, output: str, options: SigmaOptions, model: Any = None
 ) -> TextExplainer:
-    return TextExplainer(
+    explainer = TextExplainer(
         base.model if model is None else model,
         base.tokenizer,
         data=base.data,
@@ -162,6 +162,8 @@ def explainer_for(
         options=options,
         batch_size=1,
     )
+    explainer.regularization()  # r once, before any pass is counted
+    return explainer
 
 
 def removal_cells(base: TextExplainer, explanations: Sequence[Any]) -> Dict[str, float]:

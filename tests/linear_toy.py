@@ -2,11 +2,15 @@
 
 import torch
 
-from captum_sigma.engine import SigmaProblem
+from captum_sigma.engine import SigmaOptions, SigmaProblem
 
 
-def linear_problem(weights, length, dim, seed=0, n_data=100):
-    """Φ(x) = Σ_i w_i x_i with x = randn / 100 and r from 100 such random x."""
+def linear_problem(weights, length, dim, seed=0, n_data=100, rate=None):
+    """Φ(x) = Σ_i w_i x_i with x = randn / 100 and r from 100 such random x.
+
+    The closed form is for ``rate`` (default: ``SigmaOptions().rate``, what
+    options built without a rate use)."""
+    rate = SigmaOptions().rate if rate is None else rate
     generator = torch.Generator().manual_seed(seed)
     n_words = weights.numel()
     x = torch.randn(length, n_words, dim, generator=generator) / 100
@@ -18,5 +22,5 @@ def linear_problem(weights, length, dim, seed=0, n_data=100):
 
     groups = torch.arange(n_words).reshape(1, n_words, 1).expand(length, n_words, dim)
     problem = SigmaProblem((x,), (groups.clone(),), n_words, hidden_fn, r)
-    closed_form = (0.1 / (2 * n_words * (r**-2).mean())).sqrt() / weights.abs()
+    closed_form = (rate / (2 * n_words * (r**-2).mean())).sqrt() / weights.abs()
     return problem, closed_form

@@ -25,7 +25,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
-from captum_sigma.engine import SigmaOptions
+from captum_sigma.engine import REFERENCE_OPTIONS, SigmaOptions
 from captum_sigma.evaluation.methods import SIGMA_OUTPUTS, MethodSpec, sigma_variant
 from captum_sigma.text import DEFAULT_TEXT_OPTIONS, DEFAULT_TEXT_OUTPUT
 from captum_sigma.text.model import find_embeddings, model_device
@@ -181,7 +181,7 @@ def study_configs(
     Returns:
         The candidates, the explainer default first.
     """
-    paper = SigmaOptions()  # the paper's rate and scale anchor the grid
+    paper = REFERENCE_OPTIONS  # the paper's rate (0.1) and scale anchor the grid
     scales = [(round(10 * word_embedding_std, 4), "10 x std(word embeddings)")]
     if perturbed_std is not None:
         scales.append((round(10 * perturbed_std, 4), "10 x std(perturbed layer)"))

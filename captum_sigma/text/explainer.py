@@ -542,9 +542,7 @@ class TextExplainer:
                     scores=scores[:, row][:, real].tolist(),
                     sigma=sigma[:, row][:, real].tolist(),
                     standard_error=(
-                        None
-                        if options.chains < 2
-                        else error[:, row][:, real].tolist()
+                        None if options.chains < 2 else error[:, row][:, real].tolist()
                     ),
                     chains=options.chains,
                     scale=options.scale,

@@ -80,7 +80,7 @@ class Preset:
 def budget(options: SigmaOptions) -> str:
     """The budget of ``options`` in words, with the passes a class's output costs.
 
-    E.g. ``"rate 0.1, 4 chains x 23-115 steps (until every standard error <= 10 %
+    E.g. ``"rate 1, 4 chains x 23-115 steps (until every standard error <= 10 %
     of the top score), 93-461 passes per text"``.
     """
     chains = f"{options.chains} chain{'s' if options.chains > 1 else ''}"

@@ -69,6 +69,7 @@ def test_layer3_information_content_words_outrank_sep_and_punctuation(minilm):
         token_mask=enc["attention_mask"],
         explained_layer=layer3,
         regularization=r,
+        rate=0.1,  # the paper's tutorial setting (method.md)
         return_input_shape=False,
         return_sigma=True,
     )

@@ -27,7 +27,11 @@ def test_bench_speed_quick_smoke(capsys):
         ["--quick", "--batches", "2", "--reference-steps", "2", "--no-save"]
     )
     out = capsys.readouterr().out
-    for method in ("reference loop", "LayerIG n_steps=50", "sigma default"):
+    for method in (
+        "reference loop",
+        "LayerIG n_steps=50",
+        "sigma previous default (1 chain, 4 + 23 x 2)",
+    ):
         assert method in out
 
 

@@ -201,7 +201,7 @@ def _scalar_linear_problem(dim=16, seed=0):
     groups = torch.arange(5).reshape(1, 5, 1).expand(2, 5, dim).clone()
     problem = SigmaProblem((x,), (groups,), 5, hidden_fn, torch.tensor(1.0))
     # E[loss] = Σ σ_i² ‖u_i‖² − (rate / n) Σ log σ_i: σ_i* = sqrt(rate / (2 n ‖u_i‖²))
-    closed_form = (0.1 / (2 * 5 * (u**2).sum(1))).sqrt()
+    closed_form = (SigmaOptions().rate / (2 * 5 * (u**2).sum(1))).sqrt()
     return problem, closed_form
 
 

@@ -72,10 +72,13 @@ def test_reference_toy_run_within_printed_spread():
         n_steps=5000,
         lr=0.5,
         scale=1.0,
+        rate=0.1,  # the tutorial's
         n_samples=1,
         init="random",
         selection="best_loss",
         optimizer="adam",
+        chains=1,
+        control_variate=False,
     )
     sigma = solve_sigma(problem, options).sigma[0]
     low, high = REFERENCE_RUNS.min(0).values, REFERENCE_RUNS.max(0).values
@@ -89,11 +92,11 @@ def test_reference_toy_run_within_printed_spread():
 def test_best_loss_selection_biases_important_words_upward():
     """method.md: the luckiest single loss inflates σ; averaging does not."""
     weights = torch.tensor([10.0, 20.0, 5.0, -20.0, -10.0])
-    problem, closed_form = linear_problem(weights, length=8, dim=64, seed=3)
+    problem, closed_form = linear_problem(weights, length=8, dim=64, seed=3, rate=0.1)
     base = dict(
         n_steps=2000, n_samples=1, lr=0.5, scale=1.0, init="random", optimizer="adam"
     )
-    base.update(chains=1, control_variate=False)  # one run, as the reference
+    base.update(chains=1, control_variate=False, rate=0.1)  # the reference's run
     best = solve_sigma(problem, SigmaOptions(selection="best_loss", **base)).sigma
     averaged = solve_sigma(problem, SigmaOptions(selection="average", **base)).sigma
     best_error = (best / closed_form - 1).mean()

@@ -438,9 +438,7 @@ def test_write_comparison_files_and_escapes_html(setup, tmp_path) -> None:
     assert "home ground for such a row" in markdown
     # the legend says what the scored Sigma row explains (issue #17): here the
     # logit, not what the default explainer explains
-    assert "- The row Sigma explains the logit of the predicted class / r" in (
-        markdown
-    )
+    assert "- The row Sigma explains the logit of the predicted class / r" in (markdown)
     for method in result.rows:
         assert f"| {method.replace('|', chr(92) + '|')} |" in markdown
     page = paths["html"].read_text()
