@@ -7,8 +7,7 @@ The public names are imported on first use (PEP 562), so ``captum-sigma --help``
 one-line errors do not wait for torch and captum to load.
 """
 
-import importlib
-from typing import Any, List
+from captum_sigma._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -27,13 +26,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'captum_sigma' has no attribute {name!r}")
-
-
-def __dir__() -> List[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports("captum_sigma", _EXPORTS, globals())

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "captum_sigma"
 
 #: What each part may import from the package (besides itself).
 ALLOWED = {
+    "_lazy": set(),
     "engine": set(),
     "attr": {"engine"},
     "regularization": {"attr", "engine"},
@@ -26,7 +27,7 @@ ALLOWED = {
         "cli_checks",
     },
     "jobs": {"text", "attr", "engine", "regularization", "visualization"},
-    "llm": {"attr", "engine", "regularization", "visualization", "cli_checks"},
+    "llm": {"attr", "engine", "regularization", "visualization", "cli_checks", "_lazy"},
     "cli_checks": {"text", "attr", "engine", "regularization", "visualization", "jobs"},
     "cli": {
         "cli_checks",
@@ -39,7 +40,7 @@ ALLOWED = {
         "jobs",
         "llm",
     },
-    "__init__": {"attr", "engine", "regularization"},
+    "__init__": {"attr", "engine", "regularization", "_lazy"},
 }
 
 

@@ -7,8 +7,7 @@ The names are imported on first use (PEP 562), so that the command line can
 register ``explain-lm`` without loading torch.
 """
 
-import importlib
-from typing import Any, List
+from captum_sigma._lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_EXPLAINED": "captum_sigma.llm.forward",
@@ -23,13 +22,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'captum_sigma.llm' has no attribute {name!r}")
-
-
-def __dir__() -> List[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports("captum_sigma.llm", _EXPORTS, globals())
