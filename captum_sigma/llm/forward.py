@@ -34,12 +34,13 @@ __all__ = [
 #: The explained values :class:`~captum_sigma.llm.LLMSigmaAttribution` accepts.
 EXPLAINED = ("log_prob", "logit", "log_odds")
 #: The default, chosen by the ground-truth study of docs/llm.md
-#: (benchmarks/llm_study.py): self-normalised, the log-probability and the
-#: log-odds tied on finding the deciding token (hit@1 1.00 at both noise caps)
-#: and the pre-registered tie-break (both needed tokens on top) picked the
-#: log-probability, Captum's own target. Divided by ``r`` from texts instead, the
-#: log-probability of a confident prediction saturates: both@2 fell from 0.99 to
-#: 0.71.
+#: (benchmarks/llm_study.py, default ``SigmaOptions()``): self-normalised, the
+#: log-probability and the log-odds tied on finding the deciding token (hit@1
+#: 1.00 and 0.99 averaged over the two noise caps; the logit 0.49) and the
+#: pre-registered tie-break (both needed tokens on top: 0.915 against 0.725)
+#: picked the log-probability, Captum's own target. Divided by ``r`` from texts
+#: instead, the log-probability of a confident prediction saturates: both@2 fell
+#: from 0.99 to 0.02 at the default noise cap.
 DEFAULT_EXPLAINED = "log_prob"
 
 
