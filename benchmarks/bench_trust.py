@@ -202,6 +202,14 @@ def removal_cells(base: TextExplainer, explanations: Sequence[Any]) -> Dict[str,
     )
 
 
+def preset_options(name: str, args: argparse.Namespace) -> SigmaOptions:
+    """A preset's options; with ``--quick`` cut to a few steps (a smoke run)."""
+    options = PRESETS[name].options
+    if args.quick:
+        options = dataclasses.replace(options, n_steps=2, max_steps=4, chains=2)
+    return options
+
+
 # -- sections --------------------------------------------------------------------
 
 
@@ -274,7 +282,7 @@ def run_study(base: TextExplainer, args: argparse.Namespace) -> Dict[str, Any]:
 
     texts = [t for t, _ in rotten_tomatoes_split("validation")[: args.n]]
     planted = planted_setup(base, args)
-    budget = PRESETS["default"].options
+    budget = preset_options("default", args)
     rows = []
     for name, output, rate in CANDIDATES[: args.candidates]:
         options = dataclasses.replace(budget, rate=rate)
@@ -309,10 +317,10 @@ def run_study(base: TextExplainer, args: argparse.Namespace) -> Dict[str, Any]:
     )
 
 
-def frontier_budgets(quick: bool) -> Dict[str, SigmaOptions]:
-    default = PRESETS["default"].options
-    budgets = {"fast": PRESETS["fast"].options, "default": default}
-    if not quick:
+def frontier_budgets(args: argparse.Namespace) -> Dict[str, SigmaOptions]:
+    default = preset_options("default", args)
+    budgets = {"fast": preset_options("fast", args), "default": default}
+    if not args.quick:
         budgets["4 x 46-230 steps"] = dataclasses.replace(default, n_steps=46)
     return budgets
 
@@ -326,7 +334,7 @@ def run_frontier(base: TextExplainer, args: argparse.Namespace) -> Dict[str, Any
     ]
     rows = []
     for output in outputs:
-        for name, options in frontier_budgets(args.quick).items():
+        for name, options in frontier_budgets(args).items():
             explainer = explainer_for(base, output, options)
             first, passes = explain_counted(explainer, texts, seed=0)
             second, _ = explain_counted(explainer, texts, seed=1)
@@ -361,14 +369,16 @@ def run_calibration(base: TextExplainer, args: argparse.Namespace) -> Dict[str, 
     pool = [t for t, _ in rotten_tomatoes_split("test")]
     # the shortest held-out sentences: the long run is what one CPU allows
     texts = sorted(pool[: 8 * args.calibration_n], key=len)[: args.calibration_n]
+    options = preset_options("default", args)
     long_options = dataclasses.replace(
-        preset.options,
+        options,
         chains=1,
         tol=None,
+        max_steps=None,
         n_steps=args.long_steps,
         n_samples=args.long_draws,
     )
-    short = explainer_for(base, preset.output, preset.options)
+    short = explainer_for(base, preset.output, options)
     long = explainer_for(base, preset.output, long_options)
     covered, total, per_sentence = 0, 0, []
     for text in texts:
@@ -405,7 +415,7 @@ def run_cost(base: TextExplainer, args: argparse.Namespace) -> Dict[str, Any]:
     preset = PRESETS["default"]
     texts = [t for t, _ in rotten_tomatoes_split("test")[: args.cost_n]]
     explainers = {
-        name: explainer_for(base, PRESETS[name].output, PRESETS[name].options)
+        name: explainer_for(base, PRESETS[name].output, preset_options(name, args))
         for name in ("default", "fast")
     }
     r = explainers["default"].regularization()
@@ -498,9 +508,10 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--tag", default=None, help="results file suffix")
+    parser.add_argument("--no-save", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.quick:
-        args.n, args.candidates, args.planted_train = 3, 2, 400
+        args.n, args.candidates, args.planted_train = 2, 2, 400
         args.frontier_n, args.frontier_outputs = 2, ["log-odds"]
         args.calibration_n, args.long_steps, args.long_draws = 1, 30, 2
         args.cost_n, args.batches, args.repeats = 2, [1, 2], 1
@@ -512,6 +523,8 @@ def main(argv: List[str] | None = None) -> None:
         started = time.perf_counter()
         results["sections"][name] = SECTIONS[name](base, args)
         results["sections"][name]["wall_seconds"] = time.perf_counter() - started
+    if args.no_save:
+        return
     tag = args.tag or ("quick" if args.quick else torch.device(args.device).type)
     path = save_results(f"bench_trust_{tag}", results)
     print(f"\nsaved {path}")

