@@ -369,9 +369,12 @@ def run_calibration(base: TextExplainer, args: argparse.Namespace) -> Dict[str, 
     pool = [t for t, _ in rotten_tomatoes_split("test")]
     # the shortest held-out sentences: the long run is what one CPU allows
     texts = sorted(pool[: 8 * args.calibration_n], key=len)[: args.calibration_n]
-    options = preset_options("default", args)
-    long_options = dataclasses.replace(
-        options,
+    default = preset_options("default", args)
+    options = default  # what is calibrated
+    if args.calibration_lr is not None:  # a candidate step size, not the default
+        options = dataclasses.replace(default, lr=args.calibration_lr)
+    long_options = dataclasses.replace(  # the reference: the same for every candidate
+        default,
         chains=1,
         tol=None,
         max_steps=None,
@@ -398,6 +401,7 @@ def run_calibration(base: TextExplainer, args: argparse.Namespace) -> Dict[str, 
         n=len(texts),
         long_steps=args.long_steps,
         long_draws=args.long_draws,
+        lr=options.lr,
         coverage=coverage,
         tokens=total,
         per_sentence=per_sentence,
@@ -500,6 +504,12 @@ def main(argv: List[str] | None = None) -> None:
         "--frontier-outputs", nargs="+", default=["log-odds", "logit", "probability"]
     )
     parser.add_argument("--calibration-n", type=int, default=8)
+    parser.add_argument(
+        "--calibration-lr",
+        type=float,
+        default=None,
+        help="calibrate the default preset with this lr instead (a candidate)",
+    )
     parser.add_argument("--long-steps", type=int, default=500)
     parser.add_argument("--long-draws", type=int, default=8)
     parser.add_argument("--cost-n", type=int, default=32)

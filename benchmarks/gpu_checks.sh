@@ -38,6 +38,11 @@ done
 python3 benchmarks/bench_trust.py --device cuda --threads 1 --sections frontier calibration cost \
   --frontier-n 48 --calibration-n 8 --long-steps 2000 --long-draws 16 --tag cuda 2>&1 \
   | tee "$dest/gpu_bench_trust.log" | tail -30
+# the same calibration for the candidate step size lr = 1 (the first Newton step replaces
+# the chains' shared warm start)
+python3 benchmarks/bench_trust.py --device cuda --threads 1 --sections calibration \
+  --calibration-n 8 --long-steps 2000 --long-draws 16 --calibration-lr 1.0 \
+  --tag calibration_lr1_cuda 2>&1 | tee "$dest/gpu_bench_trust_lr1.log" | tail -5
 python3 benchmarks/bench_rounding.py --device cuda --n 64 2>&1 | tee "$dest/gpu_bench_rounding.log" | tail -5
 python3 benchmarks/bench_dataset.py --device cuda --n 256 --batch-sizes 64 256 2>&1 \
   | tee "$dest/gpu_bench_dataset.log" | tail -8
@@ -48,4 +53,5 @@ python3 benchmarks/bench_dataset.py --device cuda --n 256 --batch-sizes 64 256 2
 cp benchmarks/results/bench_dataset_cuda.json benchmarks/results/bench_speed_cuda.json \
   benchmarks/results/bench_speed_default_model_cuda.json benchmarks/results/bench_rounding_cuda.json \
   benchmarks/results/bench_quality_cuda.* benchmarks/results/bench_llm_cuda*.json \
-  benchmarks/results/bench_trust_cuda.json "$dest"/ 2>/dev/null
+  benchmarks/results/bench_trust_cuda.json benchmarks/results/bench_trust_calibration_lr1_cuda.json \
+  "$dest"/ 2>/dev/null
