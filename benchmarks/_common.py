@@ -89,3 +89,11 @@ def save_results(name: str, payload: Dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path
+
+
+def pad_baseline(ids: torch.Tensor, mask: torch.Tensor, tokenizer: Any) -> torch.Tensor:
+    """LayerIntegratedGradients' baseline: [PAD] ids with [CLS], [SEP] and padding
+    kept (docs/evaluation.md)."""
+    keep = (ids == tokenizer.cls_token_id) | (ids == tokenizer.sep_token_id)
+    keep = keep | (mask == 0)
+    return torch.where(keep, ids, torch.full_like(ids, tokenizer.pad_token_id))

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from _common import (
     machine,
+    pad_baseline,
     peak_memory_mb,
     print_table,
     reset_peak_memory,
@@ -329,16 +330,11 @@ def default_model_method(explainer, r, name: str, ig_rows, sigma_rows) -> Callab
     embeddings = explainer.model.bert.embeddings
     if name == IG_NAME:
         ig = LayerIntegratedGradients(forward, embeddings)
-        special = (explainer.tokenizer.cls_token_id, explainer.tokenizer.sep_token_id)
 
         def run_ig(ids, mask, target):
-            keep = (ids == special[0]) | (ids == special[1]) | (mask == 0)
-            baseline = torch.where(
-                keep, ids, torch.full_like(ids, explainer.tokenizer.pad_token_id)
-            )
             return ig.attribute(
                 ids,
-                baselines=baseline,
+                baselines=pad_baseline(ids, mask, explainer.tokenizer),
                 target=target,
                 additional_forward_args=(mask,),
                 n_steps=50,

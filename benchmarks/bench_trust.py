@@ -49,7 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import machine, print_table, save_results  # noqa: E402
+from _common import (  # noqa: E402
+    machine,
+    pad_baseline,
+    print_table,
+    save_results,
+)
 from scipy import stats  # noqa: E402
 
 from captum_sigma.engine import SigmaOptions  # noqa: E402
@@ -423,18 +428,17 @@ def run_cost(base: TextExplainer, args: argparse.Namespace) -> Dict[str, Any]:
         for name in ("default", "fast")
     }
     r = explainers["default"].regularization()
-    forward = text_model.LogOddsOutput(base.model, r)
-    if preset.output != "log-odds":
-        forward = text_model.LogitsOutput(base.model, r)
-    ig = LayerIntegratedGradients(forward, base.embeddings)
+    # IG explains what the default preset explains (a KeyError names any other)
+    outputs = {"log-odds": text_model.LogOddsOutput, "logit": text_model.LogitsOutput}
+    ig = LayerIntegratedGradients(
+        outputs[preset.output](base.model, r), base.embeddings
+    )
     tok = base.tokenizer
 
     def run_ig(ids: torch.Tensor, mask: torch.Tensor, target: list) -> Any:
-        keep = (ids == tok.cls_token_id) | (ids == tok.sep_token_id) | (mask == 0)
-        baseline = torch.where(keep, ids, torch.full_like(ids, tok.pad_token_id))
         return ig.attribute(
             ids,
-            baselines=baseline,
+            baselines=pad_baseline(ids, mask, tok),
             target=target,
             additional_forward_args=(mask,),
             n_steps=50,

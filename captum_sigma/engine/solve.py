@@ -378,7 +378,7 @@ def solve_sigma(
         ]
     )  # (chains, B, G)
     rho, history, steps = _optimise(
-        problem, options, seeds, rho, clean, sizes, on_step, jacobian
+        problem, options, seeds, rho, clean, (weights, counts), sizes, on_step, jacobian
     )
     chain_sigma = options.scale * torch.sigmoid(rho)
     nan = torch.full_like(chain_sigma, float("nan"))
@@ -537,17 +537,19 @@ def _optimise(
     seeds: List[int],
     rho: Tensor,
     clean: Tensor,
+    loss_weights: Tuple[Tensor, Tensor],
     sizes: Tensor,
     on_step: Optional[Callable[[int], None]],
     jacobian: Optional[Tuple[Tensor, ...]] = None,
 ) -> Tuple[Tensor, List[Tensor], Tensor]:
     """The optimisation loop over every chain of every running example.
 
-    ``running`` are the examples still stepping; ``members`` those in the forward
-    pass (the same, unless ``problem.restrict`` is None and some are done).
+    ``loss_weights`` are ``problem.element_weights(clean)``; ``running`` are the
+    examples still stepping; ``members`` those in the forward pass (the same,
+    unless ``problem.restrict`` is None and some are done).
     """
     n_chains, batch, n_groups = rho.shape
-    weights, counts = problem.element_weights(clean)
+    weights, counts = loss_weights
     n_present = (sizes > 0).sum(1, keepdim=True).clamp_min(1)
     steps = torch.zeros(batch, dtype=torch.long)
     running = members = torch.arange(batch, device=rho.device)
