@@ -30,5 +30,5 @@ test: setup
 
 lint: setup
 	$(PY) -m pip install --quiet ruff black
-	$(PY) -m ruff check captum_sigma tests examples benchmarks
-	$(PY) -m black --check captum_sigma tests examples benchmarks
+	$(PY) -m ruff check captum_sigma tests examples benchmarks scripts
+	$(PY) -m black --check captum_sigma tests examples benchmarks scripts

@@ -20,12 +20,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch  # noqa: E402
-from _common import machine, print_table, save_results  # noqa: E402
 
 from captum_sigma.jobs import DatasetJob  # noqa: E402
 from captum_sigma.jobs.text_adapter import TextBatchExplainer  # noqa: E402
 from captum_sigma.text import TextExplainer  # noqa: E402
 from captum_sigma.text.default_model import rotten_tomatoes_split  # noqa: E402
+
+from _common import machine, print_table, save_results  # noqa: E402
 
 
 def main(argv: Optional[List[str]] = None) -> None:

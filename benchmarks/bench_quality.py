@@ -51,7 +51,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import RESULTS, machine, print_table, save_results  # noqa: E402
 from scipy.stats import pearsonr, spearmanr  # noqa: E402
 
 from captum_sigma import (  # noqa: E402
@@ -64,6 +63,8 @@ from captum_sigma.engine import (  # noqa: E402
     SigmaProblem,
     solve_sigma,
 )
+
+from _common import RESULTS, machine, print_table, save_results  # noqa: E402
 
 
 def previous(**changes: Any) -> SigmaOptions:

@@ -20,11 +20,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch  # noqa: E402
-from _common import machine, print_table, save_results  # noqa: E402
 
 from captum_sigma import SigmaOptions  # noqa: E402
 from captum_sigma.text import TextExplainer  # noqa: E402
 from captum_sigma.text.default_model import rotten_tomatoes_split  # noqa: E402
+
+from _common import machine, print_table, save_results  # noqa: E402
 
 
 def sigmas(explainer: TextExplainer, texts: List[str], batch_size: int, threads: int):

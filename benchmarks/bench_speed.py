@@ -36,6 +36,12 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
+from captum.attr import LayerIntegratedGradients
+from transformers import BertConfig, BertForSequenceClassification
+
+from captum_sigma import LayerSigmaAttribution, SigmaOptions
+from captum_sigma.engine import PREVIOUS_DEFAULT_OPTIONS
+
 from _common import (
     machine,
     pad_baseline,
@@ -45,11 +51,6 @@ from _common import (
     save_results,
     timed,
 )
-from captum.attr import LayerIntegratedGradients
-from transformers import BertConfig, BertForSequenceClassification
-
-from captum_sigma import LayerSigmaAttribution, SigmaOptions
-from captum_sigma.engine import PREVIOUS_DEFAULT_OPTIONS
 
 
 def previous(**changes: Any) -> SigmaOptions:

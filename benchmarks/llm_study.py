@@ -44,7 +44,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
@@ -54,10 +54,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import machine  # noqa: E402
 from llm_task import RESULTS, Example, load_task_model, make_examples  # noqa: E402
 
 from captum_sigma.evaluation.stats import bootstrap_interval  # noqa: E402
+
+from _common import machine  # noqa: E402
 
 TEST_SEED = 10**6 + 1
 DATA_SEED = 10**6 + 2
@@ -119,8 +120,7 @@ def methods(model: Any, tokenizer: Any, data: List[str]) -> Dict[str, Callable]:
                         target=target,
                         explained=e,
                         regularization=reg,
-                        scale=scale,
-                        options=options,
+                        options=replace(options, scale=scale),
                     )
                     return result.token_attr[0]
 

@@ -7,13 +7,13 @@ One command (CPU, one thread, offline)::
 It loads the packaged default sentiment model and, all with the predicted class
 as target:
 
-1. configuration study: every Sigma candidate of
-   :func:`captum_sigma.evaluation.study.study_configs` (what is explained x
-   ``rate`` x ``scale``) on ``--validation-n`` sentences of the *validation*
-   split, scored with both metric families; the criterion of
-   :mod:`captum_sigma.evaluation.study` (fixed before the test run) chooses one;
-2. test table: the explainer default ("Sigma"), the chosen candidate (when it is
-   not the default), the previous default (logit / r, rate 0.1),
+1. the trust study (:mod:`comparison.trust_study`, protocol and rule fixed
+   before its first run in ``docs/trust-study.md``): five candidates (what is
+   explained x ``rate``) on ``--validation-n`` sentences of the *validation*
+   split, two seeds, eight cells (seed agreement, planted hit@1, flat share,
+   removal), then the rule;
+2. test table: the explainer default ("Sigma", the ``default`` preset), the
+   default of two releases ago (logit / r, rate 0.1, one chain),
    IntegratedGradients (on the probability and on the logit), Saliency,
    InputXGradient, DeepLift, FeatureAblation, Lime, KernelShap (500 samples)
    and Random on ``--n`` sentences of the held-out *test* split, both removal
@@ -29,7 +29,8 @@ Sentences are drawn stratified (label x length quartile, round-robin), so every
 prefix is stratified too. Every stage is cached under what it depends on in
 ``--cache`` (an interrupted run resumes; ``--fresh`` ignores the cache;
 ``--stages`` computes only some stages, e.g. in two processes side by side).
-The report is written by :mod:`captum_sigma.evaluation.report_text`.
+The report is written by :mod:`comparison.report_text` (``benchmarks/comparison/``:
+the research harness, not part of the installed package).
 """
 
 from __future__ import annotations
@@ -60,27 +61,26 @@ from captum_sigma.evaluation import (  # noqa: E402
 )
 from captum_sigma.evaluation.methods import SIGMA_LOGIT_ROW  # noqa: E402
 from captum_sigma.evaluation.planted import PLANTED_WORD, shortcut_rates  # noqa: E402
-from captum_sigma.evaluation.report_text import (  # noqa: E402
-    model_lines,
-    verdict_block,
-    write_report,
-)
 from captum_sigma.evaluation.sanity import (  # noqa: E402
     model_randomization_check,
     run_model_randomization,
 )
-from captum_sigma.evaluation.stages import Stages, stratified_order  # noqa: E402
-from captum_sigma.evaluation.study import (  # noqa: E402
-    choose,
-    embedding_stds,
-    study_configs,
+from captum_sigma.text import TextExplainer  # noqa: E402
+from captum_sigma.text.presets import PRESETS  # noqa: E402
+
+from comparison import trust_study  # noqa: E402
+from comparison.merge import combine, methods_subset, select  # noqa: E402
+from comparison.report_text import (  # noqa: E402
+    model_lines,
+    verdict_block,
+    write_report,
 )
-from captum_sigma.text import DEFAULT_TEXT_OPTIONS, DEFAULT_TEXT_OUTPUT  # noqa: E402
+from comparison.stages import Stages, stratified_order  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: What the row "Sigma" is (the explainer default): part of the keys of every
 #: stage with Sigma in it, so that a new default recomputes them.
-SIGMA_DEFAULT = repr((DEFAULT_TEXT_OUTPUT, DEFAULT_TEXT_OPTIONS))
+SIGMA_DEFAULT = repr((PRESETS["default"].output, PRESETS["default"].options))
 README = Path(__file__).resolve().parents[1] / "README.md"
 OTHER_METHODS = (
     "IntegratedGradients",
@@ -93,11 +93,9 @@ OTHER_METHODS = (
 SAMPLING_METHODS = ("Lime", "KernelShap")
 STAGE_NAMES = (
     "study",
-    "study-metrics",
     "attributions",
     "sigma-rows",
     "logit-rows",
-    "chosen-rows",
     "faithful",
     "planted",
     "sanity",
@@ -111,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=304, help="test sentences")
     parser.add_argument(
-        "--validation-n", type=int, default=64, help="study: validation sentences"
+        "--validation-n", type=int, default=24, help="study: validation sentences"
     )
     parser.add_argument(
         "--curve-n",
@@ -128,6 +126,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--stability-n", type=int, default=24)
     parser.add_argument("--planted-n", type=int, default=200)
+    parser.add_argument(
+        "--planted-train",
+        type=int,
+        default=7030,
+        help="study: training sentences of its planted-shortcut model",
+    )
     parser.add_argument("--sanity-n", type=int, default=32)
     parser.add_argument("--sanity-layers", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -251,31 +255,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.device != "cpu":  # keys of CPU runs carry no device
         shared["device"] = args.device
 
-    # 1. the configuration study's attributions, on validation sentences only
-    val_texts, val_labels = sentences("validation", args.validation_n, tokenizer, seed)
-    configs = study_configs(*embedding_stds(model, tokenizer, val_texts))
-    study_depends = dict(
-        shared,
-        split="validation",
-        n=args.validation_n,
-        rows=tuple(c.name for c in configs),
-        output="proba",
-        stability_n=0,
-    )
+    # 1. the trust study, on validation sentences only
+    study_options = PRESETS["default"].options
     study = stages.run(
         "study",
-        study_depends,
-        lambda: compare(
-            model,
-            tokenizer,
-            val_texts,
-            {c.name: c.spec() for c in configs},
-            labels=val_labels,
-            operators=(),
-            stability_n=0,
-            **common,
+        dict(
+            shared,
+            split="validation",
+            n=args.validation_n,
+            planted_train=args.planted_train,
+            candidates=repr(trust_study.CANDIDATES),
+            cells=repr(trust_study.CELLS),
+            budget=repr(study_options),
+        ),
+        lambda: trust_study.run_study(
+            TextExplainer.default(device=args.device),
+            study_options,
+            n=args.validation_n,
+            planted_train=args.planted_train,
+            log=LOG.info,
         ),
     )
+    if study is not None:
+        LOG.info("study: the rule chose %s", study["decision"]["chosen"])
 
     # 2. the test sentences: every attribution that does not depend on the choice
     texts, labels = sentences("test", args.n, tokenizer, seed)
@@ -340,34 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=2 if args.device == "cpu" else batch_size,
         ),
     )
-    # 3. the study's choice, then what depends on it
-    study_scored = (
-        None
-        if study is None
-        else stages.run(
-            "study-metrics",
-            dict(study_depends, curve_n=0),
-            lambda: score_comparison(study, model, tokenizer, curve_n=0),
-        )
-    )
-    if study_scored is None:
-        return _missing(stages)
-    choice = choose(study_scored.metrics, configs)
-    LOG.info("study: chose %s", choice.chosen.name)
-    chosen = (
-        {} if choice.chosen.is_default() else {choice.chosen.name: choice.chosen.spec()}
-    )
-    if chosen:
-        parts.append(
-            attributions(
-                "chosen-rows",
-                tuple(chosen),
-                stability_n=args.stability_n,
-                specs=chosen,
-            )
-        )
     others = default_methods(list(OTHER_METHODS + SAMPLING_METHODS))
-    planted_methods = {**default_methods(list(sigma_rows)), **others, **chosen}
+    planted_methods = {**default_methods(list(sigma_rows)), **others}
     planted = stages.run(
         "planted",
         dict(
@@ -383,9 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         return _missing(stages)
     table = parts[0][0]
     for part, _ in parts[1:]:
-        table = table.combine(part)
+        table = combine(table, part)
     n_sanity = min(args.sanity_n, args.n)
-    sanity_specs = {**others, **default_methods(["Sigma"]), **chosen}
+    sanity_specs = {**others, **default_methods(["Sigma"])}
     sanity = stages.run(
         "sanity",
         dict(
@@ -400,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             tokenizer,
             texts[:n_sanity],
             sanity_specs,
-            table.select(range(n_sanity)),
+            select(table, range(n_sanity)),
             args,
         ),
     )
@@ -417,22 +393,22 @@ def main(argv: list[str] | None = None) -> int:
                 methods=tuple(half),
             ),
             lambda half=half: score_comparison(
-                table.methods_subset(half), model, tokenizer, curve_n=args.curve_n
+                methods_subset(table, half), model, tokenizer, curve_n=args.curve_n
             ),
         )
         for name, half in zip(("test-metrics", "test-metrics-b"), halves)
     ]
-    if stages.missing:
+    if stages.missing or study is None:
         return _missing(stages)
-    scored = scored_halves[0].combine(scored_halves[1]).methods_subset(table.methods)
+    scored = methods_subset(combine(*scored_halves), table.methods)
     faithful_scored = score_comparison(faithful, model, tokenizer, curve_n=n_faithful)
-    faithful_table = scored.select(range(n_faithful)).combine(faithful_scored)
+    faithful_table = combine(select(scored, range(n_faithful)), faithful_scored)
     path = write_report(
         args.out,
         scored,
         faithful_table,
         planted,
-        study=(choice, study_scored),
+        study=study,
         sanity=sanity,
         stages=stages,
         lines_model=lines_model,

@@ -10,13 +10,11 @@ import os
 from typing import Any, Callable, Iterable, Mapping, Optional, Tuple, Union
 
 import torch
-from captum._utils.common import _run_forward
-from captum._utils.typing import TargetType
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from captum_sigma.attr import common
-from captum_sigma.attr.hooks import StopForward, explained_output
+from captum_sigma._captum_compat import TargetType
+from captum_sigma.attr import explained_rows
 
 __all__ = [
     "RELATIVE_FLOOR",
@@ -68,7 +66,7 @@ def estimate_regularization(
     count = 0
     with torch.no_grad():
         for batch in batches:
-            rows = _explained_rows(forward_func, batch, target, explained_layer)
+            rows = explained_rows(forward_func, batch, target, explained_layer)
             rows64 = rows.to(torch.float64)
             if total is None:
                 total = torch.zeros_like(rows64[0])
@@ -87,35 +85,6 @@ def estimate_regularization(
     variance = (total_squares / count - mean**2).clamp_min(0)
     magnitude = (total_squares / count).mean().sqrt()
     return variance.sqrt().clamp_min(RELATIVE_FLOOR * magnitude).to(torch.float32)
-
-
-def _explained_rows(
-    forward_func: Callable[..., Tensor],
-    batch: Batch,
-    target: TargetType,
-    explained_layer: Optional[nn.Module],
-) -> Tensor:
-    if isinstance(batch, Mapping):
-        inputs = common.format_tensors("inputs", batch["inputs"])
-        args = common.format_args(batch.get("additional_forward_args"))
-        token_mask = batch.get("token_mask")
-    else:
-        inputs, args, token_mask = common.format_tensors("inputs", batch), None, None
-    size = common.check_batch("inputs", inputs)
-    token_mask = common.check_token_mask(token_mask, size)
-    with explained_output(explained_layer) as store:
-        try:
-            output = _run_forward(forward_func, inputs, None, args)
-        except StopForward:
-            output = store["output"]
-    output = common.select_target(common.check_output(output, size), target)
-    if (
-        token_mask is not None
-        and output.dim() >= 3
-        and tuple(output.shape[:2]) == tuple(token_mask.shape)
-    ):
-        return output[token_mask.to(output.device)]
-    return output
 
 
 def save_regularization(regularization: Tensor, path: Union[str, os.PathLike]) -> None:

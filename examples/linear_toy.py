@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import torch
 from matplotlib.figure import Figure
 
-from captum_sigma import SigmaAttribution
+from captum_sigma import SigmaAttribution, SigmaOptions
 
 WEIGHTS = [10.0, 20.0, 5.0, -20.0, -10.0]
 DIM = 256
@@ -49,12 +49,10 @@ def run(seed: int = 0) -> dict:
     sigma_attr = SigmaAttribution(lambda inputs: phi(inputs, weights))
     _, sigma = sigma_attr.attribute(
         x,
+        options=SigmaOptions(
+            scale=SCALE, rate=RATE, n_steps=300, n_samples=4, seed=seed
+        ),
         regularization=r,
-        scale=SCALE,
-        rate=RATE,
-        n_steps=300,
-        n_samples=4,
-        seed=seed,
         return_sigma=True,
     )
     area = (r**-2).mean()

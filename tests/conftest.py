@@ -1,6 +1,14 @@
 """Shared fixtures: offline Hugging Face, one CPU thread, small random models."""
 
 import os
+import sys
+from pathlib import Path
+
+# the research harness (benchmarks/comparison/, benchmarks/_common.py) imports as
+# the benchmark scripts import it: with benchmarks/ on sys.path
+_BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")
+if _BENCHMARKS not in sys.path:
+    sys.path.insert(0, _BENCHMARKS)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -113,7 +113,11 @@ def test_explained_output_preset_and_rate(model_dir, data_file, tmp_path, capsys
     code, _, err = run(
         ["explain", "x", "--preset", "slow", *fast(model_dir, out)], capsys
     )
-    assert_one_line_error(code, err, "--preset 'slow': give one of")
+    assert_one_line_error(
+        code,
+        err,
+        "--preset must be one of ('default', 'fast', 'reference'), got 'slow'",
+    )
 
 
 def test_help_texts_are_built_from_the_presets(capsys):
@@ -275,14 +279,15 @@ def test_default_model_with_no_flags(tmp_path, capsys, monkeypatch):
 
 
 def test_a_subcommand_is_one_registration_function(monkeypatch, capsys):
-    from captum_sigma import cli
+    from captum_sigma.cli import parser as cli_parser
 
     def add_echo(subparsers):
         parser = subparsers.add_parser("echo")
         parser.add_argument("word")
         parser.set_defaults(func=lambda args: print(args.word) or 0)
 
-    monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, add_echo])
+    commands = [*cli_parser.SUBCOMMANDS, add_echo]
+    monkeypatch.setattr(cli_parser, "SUBCOMMANDS", commands)
     code, stdout, _ = run(["echo", "hello"], capsys)
     assert code == 0 and stdout.strip() == "hello"
 
@@ -366,12 +371,24 @@ BAD_FLAGS = [
     ("explain-dataset", ["--layer", "99"], "--layer 99"),
     ("explain-dataset", ["--input", "{tmp}/none.jsonl"], "--input"),
     ("explain-dataset", ["--input", "{tmp}/t.csv", "--text-field", "body"], "body"),
-    ("explain", ["--explained", "proba"], "--explained 'proba': give one of"),
-    ("explain-dataset", ["--explained", "logits"], "--explained 'logits'"),
+    (
+        "explain",
+        ["--explained", "proba"],
+        "--explained must be one of ('probability', 'logit', 'log-odds'), got 'proba'",
+    ),
+    (
+        "explain-dataset",
+        ["--explained", "logits"],
+        "--explained must be one of ('probability', 'logit', 'log-odds'), got 'logits'",
+    ),
     ("explain", ["--model", "{encoder}", "--explained", "logit"], "bare encoder"),
     ("explain", ["--rate", "0"], "--rate must be a positive"),
     ("layers", ["--rate", "nan"], "--rate must be a positive"),
-    ("compare", ["--methods", "Sigma", "Bogus"], "--methods: unknown ['Bogus']"),
+    (
+        "compare",
+        ["--methods", "Sigma", "Bogus"],
+        "--methods: unknown method names ['Bogus']",
+    ),
     ("compare", ["--file", "{tmp}/none.txt"], "--file"),
     ("compare", ["--model", "{encoder}"], "bare encoder without a trained"),
 ]

@@ -4,6 +4,7 @@ import torch
 
 from captum_sigma import (
     LayerSigmaAttribution,
+    SigmaOptions,
     estimate_regularization,
     load_regularization,
     save_regularization,
@@ -75,7 +76,11 @@ def test_save_load_and_reuse(tmp_path, tiny_bert, padded_ids):
     loaded = load_regularization(path)
     assert torch.equal(loaded, r)
     explainer = LayerSigmaAttribution(forward, tiny_bert.bert.embeddings)
-    kwargs = dict(additional_forward_args=(mask,), token_mask=mask, n_steps=5)
+    kwargs = dict(
+        additional_forward_args=(mask,),
+        token_mask=mask,
+        options=SigmaOptions(n_steps=5),
+    )
     a = explainer.attribute(ids, regularization=r, **kwargs)
     b = explainer.attribute(ids, regularization=loaded, **kwargs)
     assert torch.equal(a, b)
@@ -86,6 +91,6 @@ def test_save_load_and_reuse(tmp_path, tiny_bert, padded_ids):
         regularization=r,
         additional_forward_args=(mask[:1],),
         token_mask=mask[:1],
-        n_steps=5,
+        options=SigmaOptions(n_steps=5),
     )
     assert torch.allclose(a[:1], single, atol=1e-4)

@@ -1,6 +1,31 @@
-"""Captum adapters over the sigma engine."""
+"""Captum adapters over the sigma engine.
 
+Besides the two adapters, the package exports the helpers that the package's other
+parts (``regularization``, ``text``, ``evaluation``) use: the forward hooks of
+:mod:`captum_sigma.attr.hooks`, :func:`explained_rows` (the output ``attribute``
+explains, for estimating ``r``), :func:`seeded_rng` and :class:`TargetError`.
+``tests/test_import_graph.py`` checks that other parts import nothing else from
+here.
+"""
+
+from captum_sigma.attr.common import TargetError, explained_rows, seeded_rng
+from captum_sigma.attr.hooks import (
+    StopForward,
+    captured_outputs,
+    explained_output,
+    replaced_activations,
+)
 from captum_sigma.attr.layer_sigma import LayerSigmaAttribution
 from captum_sigma.attr.sigma import SigmaAttribution
 
-__all__ = ["LayerSigmaAttribution", "SigmaAttribution"]
+__all__ = [
+    "LayerSigmaAttribution",
+    "SigmaAttribution",
+    "StopForward",
+    "TargetError",
+    "captured_outputs",
+    "explained_output",
+    "explained_rows",
+    "replaced_activations",
+    "seeded_rng",
+]

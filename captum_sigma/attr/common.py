@@ -1,14 +1,12 @@
 """Machinery shared by the Captum adapters: validation, options, grouping, chunking.
 
 Errors are raised here, at the boundary, so the engine can assume valid problems.
-:func:`resolve_options` turns ``attribute``'s ``options`` object and its flat
-arguments into one :class:`~captum_sigma.engine.SigmaOptions`;
+:func:`check_options` checks ``attribute``'s one options object;
 :func:`attribute_groups` is the one solve-and-format path of both adapters.
 """
 
 import warnings
 from contextlib import contextmanager
-from dataclasses import fields, replace
 from typing import (
     Any,
     Callable,
@@ -23,16 +21,18 @@ from typing import (
 )
 
 import torch
-from captum._utils.common import (
-    _expand_additional_forward_args,
-    _expand_target,
-    _format_additional_forward_args,
-    _select_targets,
-)
-from captum._utils.progress import progress
-from captum._utils.typing import TargetType
 from torch import Tensor, nn
 
+from captum_sigma._captum_compat import (
+    TargetType,
+    expand_additional_forward_args,
+    expand_target,
+    format_additional_forward_args,
+    progress,
+    run_forward,
+    select_targets,
+)
+from captum_sigma.attr.hooks import StopForward, explained_output
 from captum_sigma.engine import SigmaOptions, SigmaProblem, SigmaResult, solve_sigma
 
 TensorOrTuple = Union[Tensor, Tuple[Tensor, ...]]
@@ -84,40 +84,21 @@ def check_devices(name: str, tensors: Tuple[Tensor, ...], module: Any) -> None:
             )
 
 
-def option_names() -> Tuple[str, ...]:
-    """The fields of :class:`SigmaOptions`, read from the dataclass itself."""
-    return tuple(item.name for item in fields(SigmaOptions))
+def check_options(options: Optional[SigmaOptions]) -> SigmaOptions:
+    """``options``, or ``SigmaOptions()`` for None; raises ``TypeError`` otherwise.
 
-
-def resolve_options(
-    options: Optional[SigmaOptions], arguments: Mapping[str, Any]
-) -> SigmaOptions:
-    """``options`` (default ``SigmaOptions()``) with the flat arguments that are given.
-
-    Args:
-        options: The options object of an ``attribute`` call, or None.
-        arguments: The call's arguments by name (e.g. ``locals()``); every entry
-            named like a :class:`SigmaOptions` field and not None overrides it.
-
-    Returns:
-        The resolved options (``dataclasses.replace``, so its checks run and name
-        the offending field).
-
-    Raises:
-        TypeError: If ``options`` is not a :class:`SigmaOptions`.
+    The fields were validated when the object was built (``SigmaOptions`` is a
+    frozen dataclass whose ``__post_init__`` checks every field).
     """
     if options is None:
-        options = SigmaOptions()
-    elif not isinstance(options, SigmaOptions):
+        return SigmaOptions()
+    if not isinstance(options, SigmaOptions):
         raise TypeError(
-            f"options must be a SigmaOptions or None, got {type(options).__name__}"
+            f"options must be a SigmaOptions or None, got {type(options).__name__}; "
+            "set a field with options=SigmaOptions(n_steps=...) or "
+            "dataclasses.replace(options, n_steps=...)"
         )
-    given = {
-        name: arguments[name]
-        for name in option_names()
-        if arguments.get(name) is not None
-    }
-    return replace(options, **given) if given else options
+    return options
 
 
 def check_regularization(
@@ -168,25 +149,47 @@ def check_output(output: Any, batch: int) -> Tensor:
     return output
 
 
+class TargetError(ValueError, AssertionError):
+    """A ``target`` that does not fit the inputs or the explained output.
+
+    A ``ValueError`` (the argument is the caller's), raised explicitly so that
+    ``python -O`` does not strip the check. It is also an ``AssertionError``
+    because that is Captum's contract for a malformed target: Captum's methods
+    raise ``AssertionError`` for one (``_validate_target``, ``_select_targets``),
+    so code written against Captum that catches it keeps working.
+    """
+
+
 def select_target(output: Tensor, target: TargetType) -> Tensor:
-    """Captum's target selection; any malformed target raises ``AssertionError``."""
+    """Captum's target selection; a malformed target raises :class:`TargetError`."""
     try:
-        return _select_targets(output, target)
-    except (IndexError, RuntimeError, TypeError) as error:
-        raise AssertionError(
+        return select_targets(output, target)
+    # Captum's own check raises AssertionError (explicitly or by ``assert``, which
+    # ``python -O`` strips: the indexing error that follows is caught instead)
+    except (AssertionError, IndexError, RuntimeError, TypeError) as error:
+        raise TargetError(
             f"target {target!r} is not valid for output shape "
             f"{tuple(output.shape)}: {error}"
         ) from error
 
 
 def check_target(target: TargetType, batch: int) -> None:
-    """Per-example targets must have one entry per example (Captum asserts this)."""
-    if isinstance(target, list):
-        assert len(target) == batch, "Target list length does not match output!"
+    """Per-example targets must have one entry per example (Captum's rule).
+
+    Raises:
+        TargetError: A ``ValueError`` (and ``AssertionError``, as in Captum).
+    """
+    if isinstance(target, list) and len(target) != batch:
+        raise TargetError(
+            f"target list has {len(target)} entries for a batch of {batch}: give one "
+            "per example (or one int for all)"
+        )
     if isinstance(target, Tensor) and target.numel() > 1:
-        assert (
-            target.dim() == 1 and target.numel() == batch
-        ), f"Tensor target of shape {tuple(target.shape)} does not match batch {batch}"
+        if target.dim() != 1 or target.numel() != batch:
+            raise TargetError(
+                f"tensor target of shape {tuple(target.shape)} does not match batch "
+                f"{batch}: give shape ({batch},) (or a scalar for all examples)"
+            )
 
 
 def expand_call(
@@ -196,8 +199,8 @@ def expand_call(
     if n == 1:
         return target, additional_forward_args
     return (
-        _expand_target(target, n),
-        _expand_additional_forward_args(additional_forward_args, n),
+        expand_target(target, n),
+        expand_additional_forward_args(additional_forward_args, n),
     )
 
 
@@ -254,7 +257,50 @@ def slice_batch(value: Any, start: int, end: int, batch: int) -> Any:
 
 
 def format_args(additional_forward_args: Any) -> Optional[Tuple[Any, ...]]:
-    return _format_additional_forward_args(additional_forward_args)
+    return format_additional_forward_args(additional_forward_args)
+
+
+def explained_rows(
+    forward_func: Callable[..., Tensor],
+    batch: Any,
+    target: TargetType,
+    explained_layer: Optional[nn.Module],
+) -> Tensor:
+    """The explained output of one batch, computed as ``attribute`` computes it.
+
+    Args:
+        forward_func: The model's forward function.
+        batch: Inputs (a Tensor or tuple), or a mapping with ``"inputs"`` and
+            optional ``"additional_forward_args"`` and ``"token_mask"``.
+        target: Captum's target, selected from the output.
+        explained_layer: Explain this module's output instead (the forward pass
+            stops there), or None.
+
+    Returns:
+        The selected output, one row per example; for a per-token output
+        ``(B, T, ...)`` with a ``token_mask``, one row per real token.
+    """
+    if isinstance(batch, Mapping):
+        inputs = format_tensors("inputs", batch["inputs"])
+        args = format_args(batch.get("additional_forward_args"))
+        token_mask = batch.get("token_mask")
+    else:
+        inputs, args, token_mask = format_tensors("inputs", batch), None, None
+    size = check_batch("inputs", inputs)
+    token_mask = check_token_mask(token_mask, size)
+    with explained_output(explained_layer) as store:
+        try:
+            output = run_forward(forward_func, inputs, None, args)
+        except StopForward:
+            output = store["output"]
+    output = select_target(check_output(output, size), target)
+    if (
+        token_mask is not None
+        and output.dim() >= 3
+        and tuple(output.shape[:2]) == tuple(token_mask.shape)
+    ):
+        return output[token_mask.to(output.device)]
+    return output
 
 
 def default_groups(
@@ -490,7 +536,7 @@ def attribute_groups(
     Args:
         inputs: The perturbed tensors (for their dtypes and the devices to fork).
         build: Builds the problem of rows ``[start, end)``.
-        options: The resolved options.
+        options: The options (checked by :func:`check_options`).
         internal_batch_size: Bound on the rows (examples × chains × draws) of one
             forward.
         show_progress: Show a progress bar.

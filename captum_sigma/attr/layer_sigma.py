@@ -1,19 +1,17 @@
 #!/usr/bin/env python3
 """LayerSigmaAttribution: sigma attribution of a layer's activations."""
 
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, List, Literal, Optional, Tuple, Union, overload
 
 import torch
-from captum._utils.common import _run_forward
-from captum._utils.gradient import _forward_layer_eval
-from captum._utils.typing import TargetType
 from captum.attr import LayerAttribution, PerturbationAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
+from captum_sigma._captum_compat import TargetType, forward_layer_eval, run_forward
 from captum_sigma.attr import common
 from captum_sigma.attr.hooks import StopForward, explained_output, replaced_activations
-from captum_sigma.attr.sigma import SigmaAttribution
+from captum_sigma.attr.sigma import Attributions, SigmaAttribution
 from captum_sigma.engine import SigmaOptions
 
 __all__ = ["LayerSigmaAttribution"]
@@ -33,7 +31,10 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
 
     Like ``LayerIntegratedGradients`` over ``IntegratedGradients``, it computes the
     layer's activations and delegates to :class:`SigmaAttribution` with a forward
-    function that makes the layer return the perturbed activations.
+    function that makes the layer return the perturbed activations. It takes the
+    optimisation's settings the same way, as one ``options``
+    (:class:`~captum_sigma.SigmaOptions`; see :class:`SigmaAttribution` for why),
+    and overloads its return type on ``return_sigma`` / ``return_standard_error``.
 
     Paper: "Towards a Deep and Unified Understanding of Deep Neural Models in NLP",
     Guan, Wang, Zhang, Chen, He and Xie, ICML 2019,
@@ -69,42 +70,132 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
     def multiplies_by_inputs(self) -> bool:
         return False
 
+    # Overloads on ``return_sigma`` / ``return_standard_error``, as in
+    # :meth:`SigmaAttribution.attribute`.
+    @overload
+    def attribute(
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        options: Optional[SigmaOptions] = None,
+        *,
+        regularization: Union[None, float, Tensor] = None,
+        internal_batch_size: Optional[int] = None,
+        return_input_shape: bool = True,
+        return_sigma: Literal[False] = False,
+        return_standard_error: Literal[False] = False,
+        show_progress: bool = False,
+        token_mask: Optional[Tensor] = None,
+        explained_layer: Optional[nn.Module] = None,
+        attribute_to_layer_input: bool = False,
+    ) -> Attributions: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        options: Optional[SigmaOptions] = None,
+        *,
+        regularization: Union[None, float, Tensor] = None,
+        internal_batch_size: Optional[int] = None,
+        return_input_shape: bool = True,
+        return_sigma: Literal[True],
+        return_standard_error: Literal[False] = False,
+        show_progress: bool = False,
+        token_mask: Optional[Tensor] = None,
+        explained_layer: Optional[nn.Module] = None,
+        attribute_to_layer_input: bool = False,
+    ) -> Tuple[Attributions, Tensor]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        options: Optional[SigmaOptions] = None,
+        *,
+        regularization: Union[None, float, Tensor] = None,
+        internal_batch_size: Optional[int] = None,
+        return_input_shape: bool = True,
+        return_sigma: Literal[False] = False,
+        return_standard_error: Literal[True],
+        show_progress: bool = False,
+        token_mask: Optional[Tensor] = None,
+        explained_layer: Optional[nn.Module] = None,
+        attribute_to_layer_input: bool = False,
+    ) -> Tuple[Attributions, Tensor]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        options: Optional[SigmaOptions] = None,
+        *,
+        regularization: Union[None, float, Tensor] = None,
+        internal_batch_size: Optional[int] = None,
+        return_input_shape: bool = True,
+        return_sigma: Literal[True],
+        return_standard_error: Literal[True],
+        show_progress: bool = False,
+        token_mask: Optional[Tensor] = None,
+        explained_layer: Optional[nn.Module] = None,
+        attribute_to_layer_input: bool = False,
+    ) -> Tuple[Attributions, Tensor, Tensor]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        options: Optional[SigmaOptions] = None,
+        *,
+        regularization: Union[None, float, Tensor] = None,
+        internal_batch_size: Optional[int] = None,
+        return_input_shape: bool = True,
+        return_sigma: bool = False,
+        return_standard_error: bool = False,
+        show_progress: bool = False,
+        token_mask: Optional[Tensor] = None,
+        explained_layer: Optional[nn.Module] = None,
+        attribute_to_layer_input: bool = False,
+    ) -> Union[
+        Attributions, Tuple[Attributions, Tensor], Tuple[Attributions, Tensor, Tensor]
+    ]: ...
+
     @log_usage()
     def attribute(
         self,
         inputs: Union[Tensor, Tuple[Tensor, ...]],
         target: TargetType = None,
         additional_forward_args: Any = None,
-        n_steps: Optional[int] = None,
-        lr: Optional[float] = None,
-        n_samples: Optional[int] = None,
-        scale: Optional[float] = None,
-        rate: Optional[float] = None,
+        options: Optional[SigmaOptions] = None,
+        *,
         regularization: Union[None, float, Tensor] = None,
-        seed: Optional[int] = None,
         internal_batch_size: Optional[int] = None,
         return_input_shape: bool = True,
         return_sigma: bool = False,
         return_standard_error: bool = False,
         show_progress: bool = False,
-        selection: Optional[str] = None,
-        init: Optional[str] = None,
-        warm_start_probes: Optional[int] = None,
-        warm_start_rounds: Optional[int] = None,
-        optimizer: Optional[str] = None,
         token_mask: Optional[Tensor] = None,
         explained_layer: Optional[nn.Module] = None,
         attribute_to_layer_input: bool = False,
-        options: Optional[SigmaOptions] = None,
-    ) -> Union[Tensor, Tuple[Tensor, ...], Tuple[Any, Tensor]]:
+    ) -> Union[
+        Attributions, Tuple[Attributions, Tensor], Tuple[Attributions, Tensor, Tensor]
+    ]:
         r"""
         Args:
             inputs (Tensor or tuple[Tensor, ...]): What ``forward_func`` takes, batch
                 first (e.g. token ids of shape (B, T)).
-            target, additional_forward_args, n_steps, lr, n_samples, scale, rate,
-            regularization, seed, internal_batch_size, return_input_shape,
-            return_sigma, return_standard_error, show_progress, selection, init,
-            warm_start_probes, warm_start_rounds, optimizer, options: As in
+            target, additional_forward_args, options, regularization,
+            internal_batch_size, return_input_shape, return_sigma,
+            return_standard_error, show_progress: As in
                 :meth:`SigmaAttribution.attribute`; ``return_input_shape=False``
                 returns (B, n_groups) group scores, i.e. (B, T) for a (B, T, D) layer.
             token_mask (Tensor, optional): (B, T) mask of real tokens (e.g. the
@@ -122,6 +213,11 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
             Layer-shaped attributions (a tuple if the layer has several tensors),
             or ``(attributions, sigma)`` with ``return_sigma=True`` (and the
             standard error last with ``return_standard_error=True``).
+
+        Raises:
+            ~captum_sigma.attr.TargetError: A malformed ``target`` (a
+                ``ValueError`` that is also Captum's ``AssertionError``).
+            ValueError, TypeError: Any other invalid argument, naming it.
         """
         formatted = common.format_tensors("inputs", inputs)
         batch = common.check_batch("inputs", formatted)
@@ -131,7 +227,7 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
         common.check_token_mask(token_mask, batch)
         if explained_layer is not None and not isinstance(explained_layer, nn.Module):
             raise TypeError("explained_layer must be a torch.nn.Module")
-        options = common.resolve_options(options, locals())
+        options = common.check_options(options)
         args = common.format_args(additional_forward_args)
         common.warn_if_training(self.forward_func)
         with common.isolated_rng_and_grad(formatted):  # a training-mode forward
@@ -178,7 +274,7 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
         attribute_to_layer_input: bool,
     ) -> Tuple[Tensor, ...]:
         with torch.no_grad():
-            activations = _forward_layer_eval(
+            activations = forward_layer_eval(
                 self.forward_func,
                 inputs,
                 self.layer,
@@ -220,7 +316,7 @@ class LayerSigmaAttribution(LayerAttribution, PerturbationAttribution):
                 explained_output(explained_layer) as store,
             ):
                 try:
-                    output = _run_forward(self.forward_func, inputs, None, args or None)
+                    output = run_forward(self.forward_func, inputs, None, args or None)
                 except StopForward:
                     if not replacement["replaced"]:
                         raise ValueError(

@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
 """SigmaAttribution: Captum adapter of the sigma engine for input-level attribution."""
 
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, Literal, Optional, Tuple, Union, overload
 
 import torch
-from captum._utils.common import _format_output, _run_forward
-from captum._utils.typing import TargetType
 from captum.attr import PerturbationAttribution
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_sigma._captum_compat import TargetType, format_output, run_forward
 from captum_sigma.attr import common
 from captum_sigma.engine import HiddenFunction, SigmaOptions, SigmaProblem
 
 __all__ = ["SigmaAttribution"]
+
+#: Attributions: input-shaped (a tuple for tuple inputs), or ``(B, n_groups)``
+#: group scores with ``return_input_shape=False``.
+Attributions = Union[Tensor, Tuple[Tensor, ...]]
 
 
 class SigmaAttribution(PerturbationAttribution):
@@ -38,6 +41,27 @@ class SigmaAttribution(PerturbationAttribution):
     No gradient is written to the model's parameters, the model's mode and the global
     RNG state are left unchanged.
 
+    **Options.** Every setting of the optimisation is one argument of
+    ``attribute``, ``options``: a :class:`~captum_sigma.SigmaOptions` (default
+    ``SigmaOptions()``), with no flat copy of its fields. Captum uses both styles:
+    ``Lime`` takes strategy objects (interpretable model, similarity, perturbation)
+    in ``__init__``, ``IntegratedGradients`` flat arguments in ``attribute``.
+    Sigma's settings are a run's budget and sampling (``n_steps``, ``n_samples``,
+    ``chains``, ``tol``, ``seed``, ...), which Captum takes per call (IG's
+    ``n_steps``, Lime's ``n_samples``): hence ``attribute``, not ``__init__``.
+    They are sixteen interdependent fields (rows per forward pass = ``n_samples``
+    × ``chains``; ``tol`` with ``max_steps``; the warm start's probes) that
+    ``SigmaOptions`` validates together when it is built: hence one object, as
+    Lime's strategies are objects. It is frozen and hashable, the same record that
+    the text presets, the corpus jobs' identity and the evaluation's settings
+    store, so a run is reproduced by passing one value; a variant is
+    ``dataclasses.replace(options, seed=1)``. One way to set a field means no
+    precedence rule between an object and a keyword.
+
+    The arguments after ``options`` are keyword-only; ``return_sigma`` and
+    ``return_standard_error`` select the return type (``typing.overload``
+    signatures, as Captum's ``return_convergence_delta``).
+
     Paper: "Towards a Deep and Unified Understanding of Deep Neural Models in NLP",
     Guan, Wang, Zhang, Chen, He and Xie, ICML 2019,
     http://proceedings.mlr.press/v97/guan19a.html
@@ -56,6 +80,101 @@ class SigmaAttribution(PerturbationAttribution):
     def multiplies_by_inputs(self) -> bool:
         return False
 
+    # The overloads type the return value by ``return_sigma`` and
+    # ``return_standard_error``, as Captum's ``IntegratedGradients.attribute`` by
+    # ``return_convergence_delta``; the last one takes plain bools.
+    @overload
+    def attribute(
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Union[None, Tensor, Tuple[Tensor, ...]] = None,
+        options: Optional[SigmaOptions] = None,
+        *,
+        regularization: Union[None, float, Tensor] = None,
+        internal_batch_size: Optional[int] = None,
+        return_input_shape: bool = True,
+        return_sigma: Literal[False] = False,
+        return_standard_error: Literal[False] = False,
+        show_progress: bool = False,
+        token_mask: Optional[Tensor] = None,
+    ) -> Attributions: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Union[None, Tensor, Tuple[Tensor, ...]] = None,
+        options: Optional[SigmaOptions] = None,
+        *,
+        regularization: Union[None, float, Tensor] = None,
+        internal_batch_size: Optional[int] = None,
+        return_input_shape: bool = True,
+        return_sigma: Literal[True],
+        return_standard_error: Literal[False] = False,
+        show_progress: bool = False,
+        token_mask: Optional[Tensor] = None,
+    ) -> Tuple[Attributions, Tensor]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Union[None, Tensor, Tuple[Tensor, ...]] = None,
+        options: Optional[SigmaOptions] = None,
+        *,
+        regularization: Union[None, float, Tensor] = None,
+        internal_batch_size: Optional[int] = None,
+        return_input_shape: bool = True,
+        return_sigma: Literal[False] = False,
+        return_standard_error: Literal[True],
+        show_progress: bool = False,
+        token_mask: Optional[Tensor] = None,
+    ) -> Tuple[Attributions, Tensor]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Union[None, Tensor, Tuple[Tensor, ...]] = None,
+        options: Optional[SigmaOptions] = None,
+        *,
+        regularization: Union[None, float, Tensor] = None,
+        internal_batch_size: Optional[int] = None,
+        return_input_shape: bool = True,
+        return_sigma: Literal[True],
+        return_standard_error: Literal[True],
+        show_progress: bool = False,
+        token_mask: Optional[Tensor] = None,
+    ) -> Tuple[Attributions, Tensor, Tensor]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        feature_mask: Union[None, Tensor, Tuple[Tensor, ...]] = None,
+        options: Optional[SigmaOptions] = None,
+        *,
+        regularization: Union[None, float, Tensor] = None,
+        internal_batch_size: Optional[int] = None,
+        return_input_shape: bool = True,
+        return_sigma: bool = False,
+        return_standard_error: bool = False,
+        show_progress: bool = False,
+        token_mask: Optional[Tensor] = None,
+    ) -> Union[
+        Attributions, Tuple[Attributions, Tensor], Tuple[Attributions, Tensor, Tensor]
+    ]: ...
+
     @log_usage()
     def attribute(
         self,
@@ -63,26 +182,18 @@ class SigmaAttribution(PerturbationAttribution):
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Union[None, Tensor, Tuple[Tensor, ...]] = None,
-        n_steps: Optional[int] = None,
-        lr: Optional[float] = None,
-        n_samples: Optional[int] = None,
-        scale: Optional[float] = None,
-        rate: Optional[float] = None,
+        options: Optional[SigmaOptions] = None,
+        *,
         regularization: Union[None, float, Tensor] = None,
-        seed: Optional[int] = None,
         internal_batch_size: Optional[int] = None,
         return_input_shape: bool = True,
         return_sigma: bool = False,
         return_standard_error: bool = False,
         show_progress: bool = False,
-        selection: Optional[str] = None,
-        init: Optional[str] = None,
-        warm_start_probes: Optional[int] = None,
-        warm_start_rounds: Optional[int] = None,
-        optimizer: Optional[str] = None,
         token_mask: Optional[Tensor] = None,
-        options: Optional[SigmaOptions] = None,
-    ) -> Union[Tensor, Tuple[Tensor, ...], Tuple[Any, Tensor]]:
+    ) -> Union[
+        Attributions, Tuple[Attributions, Tensor], Tuple[Attributions, Tensor, Tensor]
+    ]:
         r"""
         Args:
             inputs (Tensor or tuple[Tensor, ...]): Floating inputs, batch first, e.g.
@@ -100,12 +211,12 @@ class SigmaAttribution(PerturbationAttribution):
                 the tuple; elements sharing an id share ``σ``. Negative ids are never
                 perturbed nor scored. Default: one group per position for (B, T, D)
                 inputs, one per element otherwise.
-            n_steps, lr, n_samples, scale, rate, seed, selection, init,
-            warm_start_probes, warm_start_rounds, optimizer (optional): Fields of
-                :class:`~captum_sigma.SigmaOptions` (see its docstring for their
-                meaning and defaults, e.g. ``SigmaOptions.n_steps``). Each one that
-                is given (not None) overrides the same field of ``options``.
-                Default: None (the value in ``options``)
+            options (SigmaOptions, optional): Every setting of the optimisation in
+                one object (see :class:`~captum_sigma.SigmaOptions` for the fields'
+                meaning and defaults), e.g. ``captum_sigma.REFERENCE_OPTIONS`` (the
+                reference implementation's run) or
+                ``dataclasses.replace(REFERENCE_OPTIONS, n_steps=100)``.
+                Default: None (``SigmaOptions()``)
             regularization (float or Tensor, optional): The normaliser ``r``: the
                 explained output's change is divided by it. Normally the
                 per-element std of the explained output over a data sample,
@@ -131,16 +242,17 @@ class SigmaAttribution(PerturbationAttribution):
             token_mask (Tensor, optional): (B, T) mask of real tokens for inputs of
                 shape (B, T, ...): padded positions are never perturbed nor scored and
                 are left out of the loss of a per-position output. Default: None
-            options (SigmaOptions, optional): Every hyper-parameter of the
-                optimisation in one object, e.g. ``captum_sigma.REFERENCE_OPTIONS``
-                (the reference implementation's run); the flat arguments above
-                override its fields. Default: None (``SigmaOptions()``)
 
         Returns:
             *Tensor* or *tuple[Tensor, ...]* of **attributions**, and with
             ``return_sigma=True`` the tuple ``(attributions, sigma)``; with
             ``return_standard_error=True`` the standard error follows last, e.g.
             ``(attributions, sigma, standard_error)``.
+
+        Raises:
+            ~captum_sigma.attr.TargetError: A malformed ``target`` (a
+                ``ValueError`` that is also Captum's ``AssertionError``).
+            ValueError, TypeError: Any other invalid argument, naming it.
 
         Examples::
 
@@ -149,9 +261,11 @@ class SigmaAttribution(PerturbationAttribution):
             ...                        token_mask=mask)
             >>> token_scores = attr.sum(-1)                # (B, T), larger = important
 
+            >>> from dataclasses import replace
             >>> from captum_sigma import REFERENCE_OPTIONS    # the reference run
-            >>> attr = sigma.attribute(embeds, options=REFERENCE_OPTIONS,
-            ...                        n_steps=100)            # flat ones override
+            >>> attr = sigma.attribute(
+            ...     embeds, options=replace(REFERENCE_OPTIONS, n_steps=100)
+            ... )
         """
         is_tuple = isinstance(inputs, tuple)
         formatted = common.format_tensors("inputs", inputs)
@@ -166,7 +280,7 @@ class SigmaAttribution(PerturbationAttribution):
         common.check_devices("inputs", formatted, self.forward_func)
         common.check_target(target, batch)
         mask = common.check_token_mask(token_mask, batch)
-        options = common.resolve_options(options, locals())
+        options = common.check_options(options)
         if feature_mask is None:
             groups, n_groups = common.default_groups(formatted, mask)
         else:
@@ -198,7 +312,7 @@ class SigmaAttribution(PerturbationAttribution):
             "Sigma attribution",
         )
         if return_input_shape:
-            attributions = _format_output(is_tuple, scores)
+            attributions = format_output(is_tuple, scores)
         else:
             attributions = scores[0]
         extra = (sigma,) if return_sigma else ()
@@ -228,7 +342,7 @@ class SigmaAttribution(PerturbationAttribution):
 
             def hidden_fn(perturbed: Tuple[Tensor, ...], n_repeats: int) -> Tensor:
                 _, repeated_target, repeated_args = repeated(n_repeats)
-                output = _run_forward(forward_func, perturbed, None, repeated_args)
+                output = run_forward(forward_func, perturbed, None, repeated_args)
                 output = common.check_output(output, perturbed[0].shape[0])
                 return common.select_target(output, repeated_target)
 

@@ -9,7 +9,9 @@ home ground for Sigma),
 agreement between attributions (seed stability) and token-aware wrappers of
 ``captum.metrics.infidelity`` and ``sensitivity_max``. Every metric is
 method-agnostic: it takes per-token scores and a
-``predict_proba(input_ids, attention_mask) -> (N, C)`` callable.
+``predict_proba(input_ids, attention_mask) -> (N, C)`` callable; the removal
+metrics take them as ``metric(predict_proba, batch, scores, removal)``, with
+the token batch a :class:`TokenBatch` and the operator a :class:`Removal`.
 
 The comparison runner (:func:`compare`, registry in
 :mod:`~captum_sigma.evaluation.methods`) runs Sigma and Captum's methods on the
@@ -21,10 +23,11 @@ ground truth (Bastings et al. 2022) lives in
 and HTML in :mod:`~captum_sigma.evaluation.report`,
 :mod:`~captum_sigma.evaluation.plots`
 and :mod:`~captum_sigma.evaluation.html_view` (ranks and agreement they share in
-:mod:`~captum_sigma.evaluation.analysis`); the cached stages of the report script in
-:mod:`~captum_sigma.evaluation.stages` and its report (prose, tables, figures) in
-:mod:`~captum_sigma.evaluation.report_text`; the ``captum-sigma compare`` subcommand in
-:mod:`~captum_sigma.evaluation.command`.
+:mod:`~captum_sigma.evaluation.analysis`); the result type in
+:mod:`~captum_sigma.evaluation.result`. The ``captum-sigma compare`` subcommand lives
+in :mod:`captum_sigma.cli`; the repository's own comparison report (its study,
+stages and prose) is research harness under ``benchmarks/comparison/``, not part of
+the installed package.
 """
 
 from captum_sigma.evaluation.captum_metrics import (
@@ -88,6 +91,7 @@ from captum_sigma.evaluation.ranking import (
     top_k_overlap,
 )
 from captum_sigma.evaluation.removal import (
+    Removal,
     delete_tokens,
     eligible_token_mask,
     mask_tokens,
@@ -124,6 +128,7 @@ __all__ = [
     "Interval",
     "MethodSpec",
     "PlantedTokenResult",
+    "Removal",
     "SanityResult",
     "SeedStability",
     "TokenBatch",

@@ -14,10 +14,10 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from captum._utils.gradient import _forward_layer_eval
 from captum.metrics import infidelity, sensitivity_max
 from torch import Tensor, nn
 
+from captum_sigma._captum_compat import forward_layer_eval as _forward_layer_eval
 from captum_sigma.attr.hooks import replaced_activations
 from captum_sigma.evaluation._checks import (
     TargetLike,

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,6 @@ from captum_sigma.engine import REFERENCE_OPTIONS, SigmaOptions
 from captum_sigma.evaluation._cache import CachedForward
 from captum_sigma.evaluation._checks import OPERATORS, check_positive_int
 from captum_sigma.evaluation.dependence import (
-    DEPENDENCE_METRICS,
     dependence_metrics,
 )
 from captum_sigma.evaluation.faithfulness import (
@@ -56,7 +55,13 @@ from captum_sigma.evaluation.methods import (
     default_methods,
 )
 from captum_sigma.evaluation.ranking import SeedStability, seed_stability
-from captum_sigma.evaluation.stats import Interval, bootstrap_interval
+from captum_sigma.evaluation.result import (
+    METRIC_FAMILIES,
+    METRIC_FAMILY_LABELS,
+    METRICS,
+    STABILITY_METRICS,
+    ComparisonResult,
+)
 from captum_sigma.evaluation.tokens import (
     TokenBatch,
     check_texts,
@@ -79,55 +84,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Removal metrics: name -> (table label, higher is better). Three families
-#: (:data:`METRIC_FAMILIES`): the signed drop of p_c, the distribution change
-#: (total variation) and the representation change ((Δz_c / r_c)², Sigma's own
-#: objective: home ground for Sigma).
-METRICS: dict[str, tuple[str, bool]] = {
-    "comprehensiveness": ("Comprehensiveness ↑", True),
-    "sufficiency": ("Sufficiency ↓", False),
-    "deletion_auc": ("Deletion AUC ↓", False),
-    "insertion_auc": ("Insertion AUC ↑", True),
-    "lerf_minus_morf": ("LeRF − MoRF ↑", True),
-    "loo_tau": ("LOO Kendall τ ↑", True),
-    "dist_comprehensiveness": ("Δ-distribution comprehensiveness ↑", True),
-    "dist_sufficiency": ("Δ-distribution sufficiency ↓", False),
-    "dist_deletion_auc": ("Δ-distribution deletion AUC ↑", True),
-    "dist_insertion_auc": ("Δ-distribution insertion AUC ↓", False),
-    "repr_comprehensiveness": ("Δ-representation comprehensiveness ↑", True),
-    "repr_sufficiency": ("Δ-representation sufficiency ↓", False),
-    "repr_deletion_auc": ("Δ-representation deletion AUC ↑", True),
-    "repr_insertion_auc": ("Δ-representation insertion AUC ↓", False),
-}
-#: The metrics of each family, in :data:`METRICS` order: ``"signed"`` (drop of
-#: p_c, :mod:`~captum_sigma.evaluation.faithfulness`), ``"distribution"``
-#: (total variation between the predictive distributions) and
-#: ``"representation"`` (((z_c(x') - z_c(x)) / r_c)², Sigma's own objective
-#: measured with deletion instead of noise: home ground for Sigma; both
-#: :mod:`~captum_sigma.evaluation.dependence`).
-METRIC_FAMILIES: dict[str, tuple[str, ...]] = {
-    "signed": (
-        "comprehensiveness",
-        "sufficiency",
-        "deletion_auc",
-        "insertion_auc",
-        "lerf_minus_morf",
-        "loo_tau",
-    ),
-    "distribution": DEPENDENCE_METRICS[:4],
-    "representation": DEPENDENCE_METRICS[4:],
-}
-#: How tables and summaries name each family.
-METRIC_FAMILY_LABELS: dict[str, str] = {
-    "signed": "signed (drop of p_c)",
-    "distribution": "distribution change",
-    "representation": "representation change (home ground for Sigma)",
-}
-#: Seed-stability metrics: name -> (table label, higher is better).
-STABILITY_METRICS: dict[str, tuple[str, bool]] = {
-    "seed_tau": ("Seed Kendall τ ↑", True),
-    "seed_top3": ("Seed top-3 overlap ↑", True),
-}
 #: Sigma with its default setting only: the row of ``TextExplainer.default()``
 #: (the predicted class's probability, self-normalised, ``DEFAULT_TEXT_OPTIONS``).
 DEFAULT_SIGMA_SETTINGS: dict[str, SigmaOptions] = {"Sigma": DEFAULT_TEXT_OPTIONS}
@@ -138,386 +94,6 @@ FAITHFUL_SIGMA_SETTINGS: dict[str, SigmaOptions] = {
     "Sigma": DEFAULT_TEXT_OPTIONS,
     "Sigma (faithful)": REFERENCE_OPTIONS,
 }
-
-
-@dataclass
-class ComparisonResult:
-    r"""Scores, metrics and costs of every compared method (sentences in input order).
-
-    Attributes:
-        texts (list[str]): The sentences.
-        tokens (list[list[str]]): Attended tokens of each sentence.
-        input_ids (ndarray): Token ids, (B, T).
-        attention_mask (ndarray): (B, T).
-        eligible (ndarray): Bool, rankable tokens, (B, T).
-        target (ndarray): Explained (predicted) class per sentence, (B,).
-        target_proba (ndarray): p_target(x) per sentence, (B,).
-        labels (ndarray or None): True labels when given, (B,).
-        methods (list[str]): Method names, in run order.
-        rows (list[str]): Table rows: each method, then ``"|name|"`` for a
-                signed one.
-        signed (dict[str, bool]): Per method.
-        stochastic (dict[str, bool]): Per method.
-        scores (dict[str, ndarray]): Per row, (B, T) float64, 0 where not
-                eligible.
-        metrics (dict): ``metrics[operator][row][metric]`` -> (B,) values,
-                every metric of :data:`METRICS` (a result scored before a
-                family existed lacks its metrics: see :attr:`metric_names`).
-        curves (dict): ``curves[operator][row]`` -> (deletion curves,
-                insertion curves) of p_c, one array per sentence.
-        seconds (dict[str, ndarray]): Per method, seconds per sentence of each
-                batch.
-        passes (dict[str, tuple[float, float]]): Per method, mean (forward,
-                backward) passes per sentence; NaN when not counted.
-        stability (dict[str, SeedStability]): Per stochastic method, seed vs
-                seed + 1 on the sentences ``stability_indices``.
-        stability_indices (ndarray): Sentences of the seed-stability runs.
-        convergence_delta (dict[str, ndarray]): ``|delta|`` per sentence of the
-                methods that report one (IntegratedGradients).
-        settings (dict): Every setting of the run, for the report.
-        dependence_curves (dict): ``dependence_curves[operator][row][name]``
-                -> one curve per sentence, for ``name`` in ``"dist_deletion"``,
-                ``"dist_insertion"``, ``"repr_deletion"`` and
-                ``"repr_insertion"`` (the change Δ or D at k = 0..n); see
-                :meth:`family_curves`.
-    """
-
-    texts: list[str]
-    tokens: list[list[str]]
-    input_ids: np.ndarray
-    attention_mask: np.ndarray
-    eligible: np.ndarray
-    target: np.ndarray
-    target_proba: np.ndarray
-    labels: np.ndarray | None
-    methods: list[str]
-    rows: list[str]
-    signed: dict[str, bool]
-    stochastic: dict[str, bool]
-    scores: dict[str, np.ndarray]
-    metrics: dict[str, dict[str, dict[str, np.ndarray]]]
-    curves: dict[str, dict[str, tuple[list, list]]]
-    seconds: dict[str, np.ndarray]
-    passes: dict[str, tuple[float, float]]
-    stability: dict[str, SeedStability]
-    stability_indices: np.ndarray
-    convergence_delta: dict[str, np.ndarray]
-    settings: dict[str, Any] = field(default_factory=dict)
-    dependence_curves: dict[str, dict[str, dict[str, list]]] = field(
-        default_factory=dict
-    )
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Unpickles results pickled before a field existed (it gets its default)."""
-        self.__dict__.update({"dependence_curves": {}, **state})
-
-    @property
-    def operators(self) -> list[str]:
-        """The removal operators that were scored."""
-        return list(self.metrics)
-
-    @property
-    def metric_names(self) -> list[str]:
-        """The metrics (keys of :data:`METRICS`) every operator and row holds.
-
-        Empty without metrics; a result scored before a family existed lacks
-        that family's metrics.
-        """
-        held = [
-            set(by_metric)
-            for by_row in self.metrics.values()
-            for by_metric in by_row.values()
-        ]
-        if not held:
-            return []
-        common = set.intersection(*held)
-        return [name for name in METRICS if name in common]
-
-    @property
-    def families(self) -> list[str]:
-        """The families of :data:`METRIC_FAMILIES` whose metrics were all scored."""
-        names = set(self.metric_names)
-        return [
-            family
-            for family, metrics in METRIC_FAMILIES.items()
-            if names.issuperset(metrics)
-        ]
-
-    def family_curves(
-        self, operator: str, row: str, family: str = "signed"
-    ) -> tuple[list, list]:
-        r"""Deletion and insertion curves of one row in one metric family.
-
-        Args:
-            operator (str): Removal operator.
-            row (str): Table row.
-            family (str, optional): ``"signed"`` (p_c), ``"distribution"`` (Δ)
-                    or ``"representation"`` (D). Default: "signed".
-
-        Returns:
-            (deletion, insertion): One curve per sentence (empty arrays where
-            the curves were not computed).
-        """
-        if family == "signed":
-            return self.curves[operator][row]
-        prefix = {"distribution": "dist", "representation": "repr"}.get(family)
-        if prefix is None:
-            raise ValueError(
-                f"family must be one of {list(METRIC_FAMILIES)}, got {family!r}"
-            )
-        by_name = self.dependence_curves[operator][row]
-        return by_name[f"{prefix}_deletion"], by_name[f"{prefix}_insertion"]
-
-    def method_of(self, row: str) -> str:
-        """The method behind a table row (``"|IG|"`` -> ``"IG"``)."""
-        if row.startswith("|") and row.endswith("|") and row[1:-1] in self.signed:
-            return row[1:-1]
-        return row
-
-    def interval(
-        self, operator: str, row: str, metric: str, *, seed: int = 0
-    ) -> Interval:
-        r"""Mean and 95 % bootstrap interval of one metric of one row.
-
-        Args:
-            operator (str): Removal operator.
-            row (str): Table row.
-            metric (str): A key of :data:`METRICS`.
-            seed (int, optional): Bootstrap seed. Default: 0.
-
-        Returns:
-            Interval: Over the sentences.
-        """
-        return bootstrap_interval(self.metrics[operator][row][metric], seed=seed)
-
-    def stability_values(self, method: str, metric: str) -> np.ndarray:
-        """Per-sentence seed-stability values (``seed_tau`` or ``seed_top3``)."""
-        stability = self.stability[method]
-        if metric == "seed_tau":
-            return stability.kendall_tau
-        if metric == "seed_top3":
-            return stability.top_k_overlap
-        raise ValueError(f"metric must be one of {list(STABILITY_METRICS)}")
-
-    def median_seconds(self, method: str) -> float:
-        """Median seconds per sentence of a method."""
-        return float(np.median(self.seconds[method]))
-
-    def accuracy(self) -> float:
-        """Accuracy of the predicted classes against ``labels`` (NaN without)."""
-        if self.labels is None:
-            return float("nan")
-        return float(np.mean(self.target == self.labels))
-
-    def select(self, indices: Sequence[int]) -> ComparisonResult:
-        r"""The same comparison restricted to some sentences.
-
-        Costs (seconds, passes) are kept as measured on the full run.
-
-        Args:
-            indices (sequence of int): Sentences to keep, in the new order.
-
-        Returns:
-            ComparisonResult: A new result over ``len(indices)`` sentences.
-        """
-        index = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if index.size and (index.min() < 0 or index.max() >= len(self.texts)):
-            raise ValueError(f"indices must be in [0, {len(self.texts)})")
-        position = {int(old): new for new, old in enumerate(index)}
-        kept = [k for k, old in enumerate(self.stability_indices) if old in position]
-        width = int(self.attention_mask[index].sum(axis=1).max()) if index.size else 0
-        columns = slice(0, max(width, 1))
-        stability = {
-            name: SeedStability(s.kendall_tau[kept], s.top_k_overlap[kept])
-            for name, s in self.stability.items()
-        }
-        return ComparisonResult(
-            texts=[self.texts[i] for i in index],
-            tokens=[self.tokens[i] for i in index],
-            input_ids=self.input_ids[index, columns],
-            attention_mask=self.attention_mask[index, columns],
-            eligible=self.eligible[index, columns],
-            target=self.target[index],
-            target_proba=self.target_proba[index],
-            labels=None if self.labels is None else self.labels[index],
-            methods=list(self.methods),
-            rows=list(self.rows),
-            signed=dict(self.signed),
-            stochastic=dict(self.stochastic),
-            scores={row: values[index, columns] for row, values in self.scores.items()},
-            metrics={
-                op: {
-                    row: {name: v[index] for name, v in by_metric.items()}
-                    for row, by_metric in by_row.items()
-                }
-                for op, by_row in self.metrics.items()
-            },
-            curves={
-                op: {
-                    row: ([d[i] for i in index], [c[i] for i in index])
-                    for row, (d, c) in by_row.items()
-                }
-                for op, by_row in self.curves.items()
-            },
-            dependence_curves={
-                op: {
-                    row: {
-                        name: [curves[i] for i in index]
-                        for name, curves in by_name.items()
-                    }
-                    for row, by_name in by_row.items()
-                }
-                for op, by_row in self.dependence_curves.items()
-            },
-            seconds=dict(self.seconds),
-            passes=dict(self.passes),
-            stability=stability,
-            stability_indices=np.array(
-                [position[int(self.stability_indices[k])] for k in kept],
-                dtype=np.int64,
-            ),
-            convergence_delta={
-                name: v[index] for name, v in self.convergence_delta.items()
-            },
-            settings={**self.settings, "n_sentences": int(index.size)},
-        )
-
-    def methods_subset(self, methods: Sequence[str]) -> ComparisonResult:
-        r"""The same comparison restricted to some methods (and their rows).
-
-        Args:
-            methods (sequence of str): Methods to keep, in the new order.
-
-        Returns:
-            ComparisonResult: ``combine`` of the subsets of a partition gives
-            back every method (e.g. to score halves in two processes).
-        """
-        unknown = [m for m in methods if m not in self.methods]
-        if unknown:
-            raise ValueError(f"methods {unknown} are not in the result")
-        keep = list(methods)
-        rows = keep + [f"|{m}|" for m in keep if self.signed[m]]
-
-        def rows_of(mapping: dict) -> dict:
-            return {row: value for row, value in mapping.items() if row in rows}
-
-        settings = dict(self.settings)
-        for name in ("methods", "attribution_seconds"):
-            if name in settings:
-                settings[name] = {m: v for m, v in settings[name].items() if m in keep}
-        return replace(
-            self,
-            methods=keep,
-            rows=rows,
-            signed={m: self.signed[m] for m in keep},
-            stochastic={m: self.stochastic[m] for m in keep},
-            scores={row: self.scores[row] for row in rows},
-            metrics={op: rows_of(by_row) for op, by_row in self.metrics.items()},
-            curves={op: rows_of(by_row) for op, by_row in self.curves.items()},
-            dependence_curves={
-                op: rows_of(by_row) for op, by_row in self.dependence_curves.items()
-            },
-            seconds={m: self.seconds[m] for m in keep},
-            passes={m: self.passes[m] for m in keep},
-            stability={m: v for m, v in self.stability.items() if m in keep},
-            convergence_delta={
-                m: v for m, v in self.convergence_delta.items() if m in keep
-            },
-            settings=settings,
-        )
-
-    def combine(self, other: ComparisonResult) -> ComparisonResult:
-        r"""Adds the methods of another comparison of the same sentences.
-
-        Args:
-            other (ComparisonResult): Same sentences, targets and operators,
-                    other methods; its stability (if any) must use the same
-                    sentences. Its padding may differ: its scores are re-padded
-                    to this result's width.
-
-        Returns:
-            ComparisonResult: Methods of ``self`` then of ``other``.
-        """
-        if other.texts != self.texts or not np.array_equal(other.target, self.target):
-            raise ValueError("other must compare the same sentences and targets")
-        other_scores = {
-            row: _fit_width(values, self.input_ids.shape[1])
-            for row, values in other.scores.items()
-        }
-        if not np.array_equal(
-            _fit_width(other.input_ids * other.attention_mask, self.input_ids.shape[1]),
-            self.input_ids * self.attention_mask,
-        ):
-            raise ValueError("other must tokenize the sentences identically")
-        if bool(other.metrics) != bool(self.metrics):
-            raise ValueError(
-                "other must be scored like this result: both with metrics or both "
-                "without (score_comparison scores a result without metrics)"
-            )
-        if set(other.metrics) != set(self.metrics):
-            raise ValueError(
-                f"other must use the same operators {self.operators}, "
-                f"got {other.operators}"
-            )
-        if other.metric_names != self.metric_names:
-            raise ValueError(
-                f"other must hold the same metrics {self.metric_names}, got "
-                f"{other.metric_names} (rescore both with score_comparison)"
-            )
-        shared = set(self.methods) & set(other.methods)
-        if shared:
-            raise ValueError(f"methods present in both results: {sorted(shared)}")
-        if (
-            other.stability
-            and self.stability
-            and not np.array_equal(other.stability_indices, self.stability_indices)
-        ):
-            raise ValueError("other's seed stability uses other sentences")
-        methods = self.methods + other.methods
-        signed = {**self.signed, **other.signed}
-        rows = methods + [f"|{m}|" for m in methods if signed[m]]
-        settings = dict(self.settings)
-        for name in ("methods", "attribution_seconds"):
-            settings[name] = {
-                **self.settings.get(name, {}),
-                **other.settings.get(name, {}),
-            }
-        indices = self.stability_indices if self.stability else other.stability_indices
-        return replace(
-            self,
-            methods=methods,
-            rows=rows,
-            signed=signed,
-            stochastic={**self.stochastic, **other.stochastic},
-            scores={row: {**self.scores, **other_scores}[row] for row in rows},
-            metrics={
-                op: {**self.metrics[op], **other.metrics[op]} for op in self.metrics
-            },
-            curves={op: {**self.curves[op], **other.curves[op]} for op in self.curves},
-            dependence_curves={
-                op: {
-                    **self.dependence_curves.get(op, {}),
-                    **other.dependence_curves.get(op, {}),
-                }
-                for op in dict.fromkeys(
-                    [*self.dependence_curves, *other.dependence_curves]
-                )
-            },
-            seconds={**self.seconds, **other.seconds},
-            passes={**self.passes, **other.passes},
-            stability={**self.stability, **other.stability},
-            stability_indices=indices,
-            convergence_delta={**self.convergence_delta, **other.convergence_delta},
-            settings=settings,
-        )
-
-
-def _fit_width(values: np.ndarray, width: int) -> np.ndarray:
-    """Right-pads with zeros or drops trailing columns to ``width`` columns."""
-    if values.shape[1] >= width:
-        return values[:, :width]
-    padding = np.zeros((values.shape[0], width - values.shape[1]), values.dtype)
-    return np.concatenate([values, padding], axis=1)
 
 
 def compare(
@@ -1047,29 +623,17 @@ def _removal_metrics(
     for operator in operators:
         metrics[operator], curves[operator] = {}, {}
         dependence_curves[operator] = {}
+        removal = batch.removal(operator)
         for row, row_scores in scores.items():
             logger.info("metrics of %s (%s)", row, operator)
             values = {name: np.full(n_texts, np.nan) for name in names}
             deletion, insertion = [empty] * n_texts, [empty] * n_texts
             changes: dict[str, list] = {}
-            options = {
-                "bins": bins,
-                "operator": operator,
-                "mask_token_id": batch.mask_token_id,
-                "pad_token_id": batch.pad_token_id,
-                "batch_size": 4 * max_rows,
-            }
+            options = {"bins": bins, "batch_size": 4 * max_rows}
             for with_curves, rows in zip((True, False), groups):
                 if rows.size == 0:
                     continue
-                index = torch.as_tensor(rows, device=batch.input_ids.device)
-                arguments = (
-                    batch.input_ids[index],
-                    batch.attention_mask[index],
-                    batch.eligible[index],
-                    row_scores[rows],
-                    batch.target[index],
-                )
+                arguments = (batch.select(rows, trim=False), row_scores[rows], removal)
                 if with_curves:
                     result = faithfulness_metrics(
                         cached.predict_proba, *arguments, **options

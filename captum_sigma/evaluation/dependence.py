@@ -49,17 +49,19 @@ from typing import Union
 import numpy as np
 from torch import Tensor
 
-from captum_sigma.evaluation._checks import ScoresLike, TargetLike
+from captum_sigma.evaluation._checks import ScoresLike
 from captum_sigma.evaluation.faithfulness import (
     ERASER_BINS,
+    _areas,
     _check_bins,
     _curve_rows,
     _RemovalRequests,
     _setup,
     _top_k_rows,
-    curve_area,
 )
 from captum_sigma.evaluation.forward import PredictLogits
+from captum_sigma.evaluation.removal import Removal
+from captum_sigma.evaluation.tokens import TokenBatch
 
 __all__ = [
     "DEPENDENCE_METRICS",
@@ -148,17 +150,12 @@ class DependenceResult:
 
 def dependence_metrics(
     predict_logits: PredictLogits,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike = None,
+    removal: Removal,
     *,
     regularization: RegularizationLike,
     bins: Sequence[float] = ERASER_BINS,
-    operator: str = "delete",
-    mask_token_id: int | None = None,
-    pad_token_id: int = 0,
     batch_size: int = 64,
     curves: bool = True,
 ) -> DependenceResult:
@@ -173,14 +170,12 @@ def dependence_metrics(
         predict_logits (Callable): ``predict_logits(input_ids, attention_mask)``
                 returning (N, C) class logits (e.g.
                 ``classifier_forward(model, "logit")``).
-        input_ids (Tensor): Token ids, shape (B, T), right-padded.
-        attention_mask (Tensor): 1 for real tokens, 0 for padding, shape (B, T).
-        eligible (Tensor): Bool mask of the tokens that may be ranked and
-                removed, shape (B, T).
+        batch (TokenBatch): Token ids, attention mask, eligible tokens and
+                target (None: the predicted class), as in
+                :func:`~captum_sigma.evaluation.faithfulness.comprehensiveness`.
         scores (Tensor or ndarray): Per-token attribution scores, shape (B, T);
                 higher means more important.
-        target (int, sequence, Tensor, optional): Class per example (or one int
-                for all). Default: None, the predicted class.
+        removal (Removal): The removal operator, e.g. ``Removal("delete")``.
         regularization (float, sequence, Tensor or ndarray): r, the standard
                 deviation of each class's logit over a data sample, shape (C,)
                 (or one positive value for every class), e.g.
@@ -188,9 +183,6 @@ def dependence_metrics(
                 .regularization()``.
         bins (sequence of float, optional): Fractions in (0, 1] of the eligible
                 tokens, k = ceil(bin * n). Default: ERASER's.
-        operator (str, optional): ``"delete"`` or ``"mask"``. Default: "delete".
-        mask_token_id (int, optional): [MASK] id, required for ``"mask"``.
-        pad_token_id (int, optional): Pad id used by ``"delete"``. Default: 0.
         batch_size (int, optional): Sequences per ``predict_logits`` call.
                 Default: 64.
         curves (bool, optional): Also the deletion and insertion curves and
@@ -205,24 +197,14 @@ def dependence_metrics(
 
         >>> explainer = TextExplainer(model, tokenizer, data=sample, output="logit")
         >>> r = explainer.regularization()
+        >>> batch = TokenBatch.build(input_ids, attention_mask, eligible)
         >>> result = dependence_metrics(
-        ...     classifier_forward(model, "logit"), input_ids, attention_mask,
-        ...     eligible, scores, regularization=r,
+        ...     classifier_forward(model, "logit"), batch, scores,
+        ...     Removal("delete"), regularization=r,
         ... )
         >>> result.repr_comprehensiveness  # higher is better
     """
-    setup = _setup(
-        predict_logits,
-        input_ids,
-        attention_mask,
-        eligible,
-        scores,
-        target,
-        operator,
-        mask_token_id,
-        pad_token_id,
-        batch_size,
-    )
+    setup = _setup(predict_logits, batch, scores, removal, batch_size)
     bins = _check_bins(bins)
     n_examples, n_classes = setup.full_outputs.shape
     r = _check_regularization(regularization, n_classes)
@@ -253,7 +235,7 @@ def dependence_metrics(
             if curves:
                 kind_rows = deletion_rows if kind == "deletion" else insertion_rows
                 per_example = [by_row[index] for index in kind_rows]
-                areas = np.array([curve_area(curve) for curve in per_example])
+                areas = _areas(per_example)
             else:
                 per_example, areas = list(no_curve), np.full(n_examples, np.nan)
             curve_values[f"{family}_{kind}"] = per_example

@@ -17,10 +17,13 @@ predicted class), p_c its probability and r_k the k top-ranked eligible tokens:
   p_c(x) - p_c(x without token i). FeatureAblation with window 1 scores about 1
   here by construction.
 
-Every metric takes ``operator="delete"`` or ``"mask"`` (see
-:mod:`captum_sigma.evaluation.removal`), ranks only ``eligible`` tokens (never
-[CLS]/[SEP]/padding) with ties broken by position (earlier first), and returns
-one float64 value per example (NaN for an example without eligible tokens).
+Every metric takes the same arguments in the same order: the forward, a
+:class:`~captum_sigma.evaluation.tokens.TokenBatch` (token ids, attention mask,
+``eligible`` tokens and target), the scores and a
+:class:`~captum_sigma.evaluation.removal.Removal` (``"delete"`` or ``"mask"``).
+It ranks only ``eligible`` tokens (never [CLS]/[SEP]/padding) with ties broken
+by position (earlier first), and returns one float64 value per example (NaN for
+an example without eligible tokens).
 All perturbed sequences of all examples are built first (identical ones once)
 and run through ``predict_proba`` in chunks of ``batch_size`` under
 ``torch.no_grad()``; wrap ``predict_proba`` in
@@ -39,9 +42,7 @@ from torch import Tensor
 
 from captum_sigma.evaluation._checks import (
     ScoresLike,
-    TargetLike,
     check_eligible,
-    check_operator,
     check_positive_int,
     check_token_batch,
     scores_to_numpy,
@@ -52,7 +53,8 @@ from captum_sigma.evaluation.forward import (
     output_rows,
 )
 from captum_sigma.evaluation.ranking import kendall_tau, token_ranking
-from captum_sigma.evaluation.removal import remove_tokens
+from captum_sigma.evaluation.removal import Removal
+from captum_sigma.evaluation.tokens import TokenBatch
 
 ERASER_BINS: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20, 0.50)
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz
@@ -77,31 +79,34 @@ class _Setup:
     target: Tensor
     full_outputs: np.ndarray
     full_proba: np.ndarray
-    operator: str
-    pad_token_id: int
-    mask_token_id: int | None
+    removal: Removal
     batch_size: int
 
 
 def _setup(
     predict_proba: PredictProba,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike,
-    operator: str,
-    mask_token_id: int | None,
-    pad_token_id: int,
+    removal: Removal,
     batch_size: int,
 ) -> _Setup:
+    if not isinstance(batch, TokenBatch):
+        raise TypeError(
+            "batch must be a TokenBatch (TokenBatch.build(input_ids, "
+            f"attention_mask, eligible, target)), got {type(batch).__name__}"
+        )
+    if not isinstance(removal, Removal):
+        raise TypeError(
+            "removal must be a Removal (e.g. Removal('delete', pad_token_id=0)), "
+            f"got {type(removal).__name__}"
+        )
+    input_ids, attention_mask = batch.input_ids, batch.attention_mask
     check_token_batch(input_ids, attention_mask)
-    eligible = check_eligible(eligible, attention_mask)
+    eligible = check_eligible(batch.eligible, attention_mask)
     scores_np = scores_to_numpy(scores, input_ids.shape)
-    check_operator(operator, mask_token_id)
     check_positive_int("batch_size", batch_size)
     full_outputs, target_t = full_outputs_and_target(
-        predict_proba, input_ids, attention_mask, target, batch_size
+        predict_proba, input_ids, attention_mask, batch.target, batch_size
     )
     eligible_np = eligible.cpu().numpy()
     return _Setup(
@@ -116,9 +121,7 @@ def _setup(
         full_proba=full_outputs[
             np.arange(full_outputs.shape[0]), target_t.cpu().numpy()
         ],
-        operator=operator,
-        pad_token_id=pad_token_id,
-        mask_token_id=mask_token_id,
+        removal=removal,
         batch_size=batch_size,
     )
 
@@ -170,13 +173,10 @@ class _RemovalRequests:
             remove = np.zeros((len(rows), n_tokens), dtype=bool)
             for i, row in enumerate(rows):
                 remove[i, self._positions[row]] = True
-            ids, mask = remove_tokens(
+            ids, mask = setup.removal.apply(
                 setup.input_ids[examples],
                 setup.attention_mask[examples],
                 torch.from_numpy(remove).to(device),
-                setup.operator,
-                pad_token_id=setup.pad_token_id,
-                mask_token_id=setup.mask_token_id,
             )
             outputs[rows] = output_rows(setup.predict_proba, ids, mask)
         return outputs
@@ -190,16 +190,11 @@ class _RemovalRequests:
 
 def comprehensiveness(
     predict_proba: PredictProba,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike = None,
+    removal: Removal,
     *,
     bins: Sequence[float] = ERASER_BINS,
-    operator: str = "delete",
-    mask_token_id: int | None = None,
-    pad_token_id: int = 0,
     batch_size: int = 64,
 ) -> np.ndarray:
     r"""Comprehensiveness AOPC: mean over bins of p_c(x) - p_c(x without r_k).
@@ -209,39 +204,33 @@ def comprehensiveness(
     Args:
         predict_proba (Callable): ``predict_proba(input_ids, attention_mask)``
                 returning (N, C) class probabilities.
-        input_ids (Tensor): Token ids, shape (B, T), right-padded.
-        attention_mask (Tensor): 1 for real tokens, 0 for padding, shape (B, T).
-        eligible (Tensor): Bool mask of the tokens that may be ranked and
-                removed, shape (B, T); see
-                :func:`~captum_sigma.evaluation.removal.eligible_token_mask`.
+        batch (TokenBatch): ``input_ids`` (B, T), right-padded;
+                ``attention_mask``; ``eligible``, the tokens that may be ranked
+                and removed (see
+                :func:`~captum_sigma.evaluation.removal.eligible_token_mask`);
+                ``target``, the class per example (None: the predicted class).
+                Build it with ``TokenBatch.build(input_ids, attention_mask,
+                eligible, target)``.
         scores (Tensor or ndarray): Per-token attribution scores, shape (B, T);
-                higher means more important for ``target``.
-        target (int, sequence, Tensor, optional): Class per example (or one int
-                for all). Default: None, the predicted class.
+                higher means more important for the target.
+        removal (Removal): ``Removal("delete", pad_token_id=...)`` or
+                ``Removal("mask", mask_token_id=...)``, e.g.
+                ``batch.removal("mask")``.
         bins (sequence of float, optional): Fractions in (0, 1] of the eligible
                 tokens to remove, k = ceil(bin * n). Default: ERASER's
                 (0.01, 0.05, 0.10, 0.20, 0.50).
-        operator (str, optional): ``"delete"`` or ``"mask"``. Default: "delete".
-        mask_token_id (int, optional): [MASK] id, required for ``"mask"``.
-        pad_token_id (int, optional): Pad id used by ``"delete"``. Default: 0.
         batch_size (int, optional): Sequences per ``predict_proba`` call.
                 Default: 64.
 
     Returns:
         values (ndarray): Float64 array of shape (B,).
+
+    Examples::
+
+        >>> batch = TokenBatch.build(input_ids, attention_mask, eligible)
+        >>> comprehensiveness(predict_proba, batch, scores, Removal("delete"))
     """
-    setup = _setup(
-        predict_proba,
-        input_ids,
-        attention_mask,
-        eligible,
-        scores,
-        target,
-        operator,
-        mask_token_id,
-        pad_token_id,
-        batch_size,
-    )
+    setup = _setup(predict_proba, batch, scores, removal, batch_size)
     requests = _RemovalRequests()
     rows = _top_k_rows(setup, requests, _check_bins(bins), keep=False)
     return _aopc(setup.full_proba, requests.evaluate(setup), rows)
@@ -249,16 +238,11 @@ def comprehensiveness(
 
 def sufficiency(
     predict_proba: PredictProba,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike = None,
+    removal: Removal,
     *,
     bins: Sequence[float] = ERASER_BINS,
-    operator: str = "delete",
-    mask_token_id: int | None = None,
-    pad_token_id: int = 0,
     batch_size: int = 64,
 ) -> np.ndarray:
     r"""Sufficiency AOPC: mean over bins of p_c(x) - p_c(r_k only).
@@ -269,18 +253,7 @@ def sufficiency(
     Returns:
         values (ndarray): Float64 array of shape (B,).
     """
-    setup = _setup(
-        predict_proba,
-        input_ids,
-        attention_mask,
-        eligible,
-        scores,
-        target,
-        operator,
-        mask_token_id,
-        pad_token_id,
-        batch_size,
-    )
+    setup = _setup(predict_proba, batch, scores, removal, batch_size)
     requests = _RemovalRequests()
     rows = _top_k_rows(setup, requests, _check_bins(bins), keep=True)
     return _aopc(setup.full_proba, requests.evaluate(setup), rows)
@@ -288,15 +261,10 @@ def sufficiency(
 
 def deletion_curve(
     predict_proba: PredictProba,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike = None,
+    removal: Removal,
     *,
-    operator: str = "delete",
-    mask_token_id: int | None = None,
-    pad_token_id: int = 0,
     batch_size: int = 64,
 ) -> list[np.ndarray]:
     r"""p_c after deleting the k most relevant tokens, for k = 0..n.
@@ -308,18 +276,7 @@ def deletion_curve(
         (n = its number of eligible tokens); point k lies at x = k / n. Use
         :func:`curve_area` for the area and :func:`resample_curves` for bands.
     """
-    setup = _setup(
-        predict_proba,
-        input_ids,
-        attention_mask,
-        eligible,
-        scores,
-        target,
-        operator,
-        mask_token_id,
-        pad_token_id,
-        batch_size,
-    )
+    setup = _setup(predict_proba, batch, scores, removal, batch_size)
     requests = _RemovalRequests()
     rows = _curve_rows(setup, requests, "deletion")
     return _curves(requests.evaluate(setup), rows)
@@ -327,37 +284,22 @@ def deletion_curve(
 
 def insertion_curve(
     predict_proba: PredictProba,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike = None,
+    removal: Removal,
     *,
-    operator: str = "delete",
-    mask_token_id: int | None = None,
-    pad_token_id: int = 0,
     batch_size: int = 64,
 ) -> list[np.ndarray]:
     r"""p_c with only the k most relevant tokens inserted, for k = 0..n.
 
     Point 0 has every eligible token removed (deleted, or all [MASK]); point n
-    is the original input. Arguments as in :func:`comprehensiveness`.
+    is the original input. Arguments as in :func:`comprehensiveness` (without
+    ``bins``).
 
     Returns:
         curves (list[ndarray]): Per example, float64 values of length n + 1.
     """
-    setup = _setup(
-        predict_proba,
-        input_ids,
-        attention_mask,
-        eligible,
-        scores,
-        target,
-        operator,
-        mask_token_id,
-        pad_token_id,
-        batch_size,
-    )
+    setup = _setup(predict_proba, batch, scores, removal, batch_size)
     requests = _RemovalRequests()
     rows = _curve_rows(setup, requests, "insertion")
     return _curves(requests.evaluate(setup), rows)
@@ -365,85 +307,50 @@ def insertion_curve(
 
 def deletion_auc(
     predict_proba: PredictProba,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike = None,
+    removal: Removal,
     *,
-    operator: str = "delete",
-    mask_token_id: int | None = None,
-    pad_token_id: int = 0,
     batch_size: int = 64,
 ) -> np.ndarray:
     r"""Area under the deletion curve (MoRF), x in [0, 1]. Lower is better.
 
-    Arguments as in :func:`comprehensiveness`.
+    Arguments as in :func:`comprehensiveness` (without ``bins``).
 
     Returns:
         values (ndarray): Float64 array of shape (B,).
     """
-    curves = deletion_curve(
-        predict_proba,
-        input_ids,
-        attention_mask,
-        eligible,
-        scores,
-        target,
-        operator=operator,
-        mask_token_id=mask_token_id,
-        pad_token_id=pad_token_id,
-        batch_size=batch_size,
+    return _areas(
+        deletion_curve(predict_proba, batch, scores, removal, batch_size=batch_size)
     )
-    return np.array([curve_area(curve) for curve in curves])
 
 
 def insertion_auc(
     predict_proba: PredictProba,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike = None,
+    removal: Removal,
     *,
-    operator: str = "delete",
-    mask_token_id: int | None = None,
-    pad_token_id: int = 0,
     batch_size: int = 64,
 ) -> np.ndarray:
     r"""Area under the insertion curve, x in [0, 1]. Higher is better.
 
-    Arguments as in :func:`comprehensiveness`.
+    Arguments as in :func:`comprehensiveness` (without ``bins``).
 
     Returns:
         values (ndarray): Float64 array of shape (B,).
     """
-    curves = insertion_curve(
-        predict_proba,
-        input_ids,
-        attention_mask,
-        eligible,
-        scores,
-        target,
-        operator=operator,
-        mask_token_id=mask_token_id,
-        pad_token_id=pad_token_id,
-        batch_size=batch_size,
+    return _areas(
+        insertion_curve(predict_proba, batch, scores, removal, batch_size=batch_size)
     )
-    return np.array([curve_area(curve) for curve in curves])
 
 
 def lerf_minus_morf(
     predict_proba: PredictProba,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike = None,
+    removal: Removal,
     *,
-    operator: str = "delete",
-    mask_token_id: int | None = None,
-    pad_token_id: int = 0,
     batch_size: int = 64,
 ) -> np.ndarray:
     r"""Area of the LeRF deletion curve minus area of the MoRF one. Higher is better.
@@ -452,23 +359,12 @@ def lerf_minus_morf(
     ranking (ties therefore go to the later token first), so removing the k least
     relevant tokens leaves the n - k most relevant ones and, with the same
     operator, LeRF - MoRF equals insertion area - deletion area.
-    Arguments as in :func:`comprehensiveness`.
+    Arguments as in :func:`comprehensiveness` (without ``bins``).
 
     Returns:
         values (ndarray): Float64 array of shape (B,).
     """
-    setup = _setup(
-        predict_proba,
-        input_ids,
-        attention_mask,
-        eligible,
-        scores,
-        target,
-        operator,
-        mask_token_id,
-        pad_token_id,
-        batch_size,
-    )
+    setup = _setup(predict_proba, batch, scores, removal, batch_size)
     requests = _RemovalRequests()
     morf_rows = _curve_rows(setup, requests, "deletion")
     lerf_rows = _curve_rows(setup, requests, "lerf")
@@ -479,15 +375,10 @@ def lerf_minus_morf(
 
 def leave_one_out_tau(
     predict_proba: PredictProba,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike = None,
+    removal: Removal,
     *,
-    operator: str = "delete",
-    mask_token_id: int | None = None,
-    pad_token_id: int = 0,
     batch_size: int = 64,
 ) -> np.ndarray:
     r"""Kendall tau between the scores and leave-one-out drops of p_c.
@@ -496,23 +387,12 @@ def leave_one_out_tau(
     tokens (``scipy.stats.kendalltau``, tau-b; ferret's ``taucorr_loo``). NaN
     for fewer than two eligible tokens or constant scores. FeatureAblation
     (window 1, same operator) scores 1 by construction. Arguments as in
-    :func:`comprehensiveness`.
+    :func:`comprehensiveness` (without ``bins``).
 
     Returns:
         values (ndarray): Float64 array of shape (B,).
     """
-    setup = _setup(
-        predict_proba,
-        input_ids,
-        attention_mask,
-        eligible,
-        scores,
-        target,
-        operator,
-        mask_token_id,
-        pad_token_id,
-        batch_size,
-    )
+    setup = _setup(predict_proba, batch, scores, removal, batch_size)
     requests = _RemovalRequests()
     rows = _leave_one_out_rows(setup, requests)
     return _leave_one_out_tau(setup, requests.evaluate(setup), rows)
@@ -556,16 +436,11 @@ class FaithfulnessResult:
 
 def faithfulness_metrics(
     predict_proba: PredictProba,
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    eligible: Tensor,
+    batch: TokenBatch,
     scores: ScoresLike,
-    target: TargetLike = None,
+    removal: Removal,
     *,
     bins: Sequence[float] = ERASER_BINS,
-    operator: str = "delete",
-    mask_token_id: int | None = None,
-    pad_token_id: int = 0,
     batch_size: int = 64,
 ) -> FaithfulnessResult:
     r"""All removal metrics at once, sharing identical perturbed sequences.
@@ -579,18 +454,7 @@ def faithfulness_metrics(
     Returns:
         FaithfulnessResult: Metrics and curves per example.
     """
-    setup = _setup(
-        predict_proba,
-        input_ids,
-        attention_mask,
-        eligible,
-        scores,
-        target,
-        operator,
-        mask_token_id,
-        pad_token_id,
-        batch_size,
-    )
+    setup = _setup(predict_proba, batch, scores, removal, batch_size)
     bins = _check_bins(bins)
     requests = _RemovalRequests()
     comp_rows = _top_k_rows(setup, requests, bins, keep=False)
@@ -602,13 +466,13 @@ def faithfulness_metrics(
     proba = requests.evaluate(setup)
     deletion = _curves(proba, deletion_rows)
     insertion = _curves(proba, insertion_rows)
-    deletion_area = np.array([curve_area(curve) for curve in deletion])
-    lerf_area = np.array([curve_area(curve) for curve in _curves(proba, lerf_rows)])
+    deletion_area = _areas(deletion)
+    lerf_area = _areas(_curves(proba, lerf_rows))
     return FaithfulnessResult(
         comprehensiveness=_aopc(setup.full_proba, proba, comp_rows),
         sufficiency=_aopc(setup.full_proba, proba, suff_rows),
         deletion_auc=deletion_area,
-        insertion_auc=np.array([curve_area(curve) for curve in insertion]),
+        insertion_auc=_areas(insertion),
         lerf_minus_morf=lerf_area - deletion_area,
         loo_tau=_leave_one_out_tau(setup, proba, loo_rows),
         deletion_curves=deletion,
@@ -720,6 +584,11 @@ def _aopc(
 
 def _curves(proba: np.ndarray, rows: list[list[int]]) -> list[np.ndarray]:
     return [proba[r] for r in rows]
+
+
+def _areas(curves: Sequence[np.ndarray]) -> np.ndarray:
+    """:func:`curve_area` of every curve, float64 (B,)."""
+    return np.array([curve_area(curve) for curve in curves])
 
 
 def _leave_one_out_tau(

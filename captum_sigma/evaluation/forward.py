@@ -33,8 +33,8 @@ class ForwardCounter:
     Examples::
 
         >>> counted = ForwardCounter(predict_proba)
-        >>> comprehensiveness(counted, input_ids, attention_mask, eligible, scores)
-        >>> counted.sequences / input_ids.shape[0]  # passes per sentence
+        >>> comprehensiveness(counted, batch, scores, batch.removal("delete"))
+        >>> counted.sequences / len(batch)  # passes per sentence
     """
 
     def __init__(self, forward_func: Callable[..., Tensor]) -> None:

@@ -44,7 +44,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from captum._utils.models.linear_model import LinearModel
 from captum.attr import (
     FeatureAblation,
     KernelShap,
@@ -55,24 +54,22 @@ from captum.attr import (
 )
 from torch import Tensor, nn
 
+from captum_sigma._captum_compat import LinearModel
 from captum_sigma.attr import LayerSigmaAttribution
 from captum_sigma.attr.common import seeded_rng
 from captum_sigma.engine import PREVIOUS_DEFAULT_OPTIONS, SigmaOptions
 from captum_sigma.evaluation.tokens import TokenBatch
-from captum_sigma.regularization import estimate_regularization
 from captum_sigma.text import (
     DEFAULT_TEXT_OPTIONS,
     DEFAULT_TEXT_OUTPUT,
     TextExplainer,
     default_data_sample,
 )
-from captum_sigma.text.model import LogitsOutput, base_model, model_max_length
-from captum_sigma.text.tokenization import tokenize_texts
+from captum_sigma.text.model import LogitsOutput
 
 __all__ = [
     "DEFAULT_METHOD_NAMES",
     "SIGMA_LOGIT_ROW",
-    "SIGMA_OUTPUTS",
     "SIGMA_PROBABILITY_ROW",
     "MethodSpec",
     "as_method_spec",
@@ -80,7 +77,6 @@ __all__ = [
     "default_methods",
     "linear_surrogate",
     "sentence_seed",
-    "sigma_variant",
 ]
 
 #: Methods run by default, in table order (Sigma rows come from sigma_settings).
@@ -105,21 +101,6 @@ SIGMA_PROBABILITY_ROW = "Sigma (probability, self-normalised)"
 #: single-chain 50-pass solver (``PREVIOUS_DEFAULT_OPTIONS``, rate 0.1), i.e.
 #: ``TextExplainer(..., output="logit", options=PREVIOUS_DEFAULT_OPTIONS)``.
 SIGMA_LOGIT_ROW = "Sigma (logit / r, previous default)"
-
-#: What a Sigma row can explain, each within the paper's objective: the predicted
-#: class's logit / r (the previous default explainer's), its probability / r, its
-#: probability self-normalised (no r, the reference code's fallback: the default
-#: explainer's output), and the last
-#: layer's [CLS] or mean-pooled hidden state / r (the classifier's encoder explained
-#: as a bare encoder). r: per-element std over the data sample.
-SIGMA_OUTPUTS: tuple[str, ...] = (
-    "logit",
-    "log-odds",
-    "probability / r",
-    "probability",
-    "cls",
-    "mean",
-)
 
 BuildFunction = Callable[[nn.Module, nn.Module], Any]
 KwargsFunction = Callable[[TokenBatch, int], dict]
@@ -412,180 +393,6 @@ class _ExplainerScores:
         return scores
 
 
-class _PooledExplainerScores:
-    """A bare-encoder TextExplainer's scores: the pooled hidden state has no class."""
-
-    def __init__(self, explainer: TextExplainer) -> None:
-        self.explainer = explainer
-        explainer.regularization()
-
-    def __call__(
-        self, input_ids: Tensor, attention_mask: Tensor, target: Tensor, seed: int
-    ) -> Tensor:
-        scores, _ = self.explainer.attribute_tokens(
-            input_ids, attention_mask, seed=seed
-        )
-        return scores
-
-
-class _ProbabilityOutput:
-    """``softmax(logits) / r``: the classifier's probabilities, normalised."""
-
-    def __init__(self, model: nn.Module, r: Tensor | None = None) -> None:
-        self.logits = LogitsOutput(model)
-        self.r = r
-
-    def __call__(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        probabilities = self.logits(input_ids, attention_mask).softmax(dim=-1)
-        if self.r is None:
-            return probabilities
-        return probabilities / self.r.to(probabilities)
-
-
-class _ProbabilityScores:
-    """Sigma on the predicted class's probability / r (r from a data sample)."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        tokenizer: Any,
-        layer: nn.Module,
-        data: Sequence[str],
-        max_rows: int,
-    ) -> None:
-        device = next(model.parameters()).device
-        limit = model_max_length(model, tokenizer)
-        batches = (
-            {
-                "inputs": batch.input_ids,
-                "additional_forward_args": (batch.attention_mask,),
-            }
-            for batch in (
-                tokenize_texts(tokenizer, data[i : i + max_rows], limit, device)
-                for i in range(0, len(data), max_rows)
-            )
-        )
-        r = estimate_regularization(_ProbabilityOutput(model), batches)
-        self.method = LayerSigmaAttribution(_ProbabilityOutput(model, r), layer)
-        self.max_rows = max_rows
-
-    def __call__(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor,
-        target: Tensor,
-        seed: int,
-        options: SigmaOptions,
-    ) -> Tensor:
-        return self.method.attribute(
-            input_ids,
-            target=target,
-            additional_forward_args=(attention_mask,),
-            token_mask=attention_mask,
-            regularization=1.0,  # r is applied by the forward
-            return_input_shape=False,
-            internal_batch_size=self.max_rows,
-            options=replace(options, seed=seed),
-        )
-
-
-def sigma_variant(
-    name: str,
-    output: str,
-    options: SigmaOptions | None = None,
-    *,
-    data: Sequence[str] | None = None,
-    max_rows: int = 256,
-) -> MethodSpec:
-    r"""A Sigma row explaining one of :data:`SIGMA_OUTPUTS` (the configuration study).
-
-    Args:
-        name (str): Row name.
-        output (str): One of :data:`SIGMA_OUTPUTS`, the words of
-                :mod:`captum_sigma.text.presets`. ``"logit"`` / ``"log-odds"`` are
-                exactly ``TextExplainer(..., output=...).attribute_tokens`` (the
-                class's logit or log-odds / r); ``"cls"`` / ``"mean"`` explain the
-                classifier's encoder as a bare encoder
-                (``TextExplainer(model.base_model, pooling=...)``: the last layer's
-                [CLS] or mean-pooled hidden state / r); ``"probability / r"`` the
-                predicted class's probability / r; ``"probability"`` the
-                probability self-normalised, without r
-                (``LayerSigmaAttribution(classifier_forward(model), ...)``).
-        options (SigmaOptions, optional): The optimisation's options (its seed is
-                the run's). Default: ``SigmaOptions()``.
-        data (sequence of str, optional): Texts for r. Default:
-                :func:`~captum_sigma.text.default_data_sample`.
-        max_rows (int, optional): Most rows per forward pass. Default: 256.
-
-    Returns:
-        MethodSpec: For :func:`~captum_sigma.evaluation.compare`.
-    """
-    options = _check_options(SigmaOptions() if options is None else options)
-    if output not in SIGMA_OUTPUTS:
-        raise ValueError(f"output must be one of {SIGMA_OUTPUTS}, got {output!r}")
-    if output in ("logit", "log-odds"):
-        return _explainer_spec(name, options, data, output=output)
-    if output == "probability":
-        return _probability_spec(name, options, max_rows)
-    passes = options.passes_per_example()
-    settings = {
-        **{key: value for key, value in asdict(options).items() if key != "seed"},
-        "passes_per_example": passes,
-        "regularization": "r from "
-        + ("default_data_sample()" if data is None else f"{len(data)} given texts"),
-    }
-
-    def sample() -> list[str]:
-        return default_data_sample() if data is None else list(data)
-
-    if output == "probability / r":
-
-        def build_probability(forward: nn.Module, layer: nn.Module) -> Any:
-            tokenizer = _text_tokenizer(name, forward)
-            return _ProbabilityScores(
-                forward.model, tokenizer, layer, sample(), max_rows
-            )
-
-        return MethodSpec(
-            name=name,
-            build=build_probability,
-            kwargs=lambda batch, seed: {"seed": seed, "options": options},
-            signed=False,
-            stochastic=True,
-            settings={
-                "class": "LayerSigmaAttribution(softmax(logits) / r, embeddings)",
-                "explained": "probability of the predicted class / r",
-                **settings,
-            },
-        )
-
-    def build_pooled(forward: nn.Module, layer: nn.Module) -> _PooledExplainerScores:
-        tokenizer = _text_tokenizer(name, forward)
-        explainer = TextExplainer(
-            base_model(forward.model),
-            tokenizer,
-            data=sample(),
-            pooling=output,
-            embeddings=layer,
-            options=options,
-        )
-        return _PooledExplainerScores(explainer)
-
-    return MethodSpec(
-        name=name,
-        build=build_pooled,
-        kwargs=lambda batch, seed: {"seed": seed},
-        signed=False,
-        stochastic=True,
-        counted=False,  # runs model.base_model, which the runner's hook misses
-        settings={
-            "class": f"TextExplainer(model.base_model, pooling={output!r})",
-            "explained": f"last layer's {output}-pooled hidden state / r",
-            **settings,
-        },
-    )
-
-
 def _text_tokenizer(name: str, forward: nn.Module) -> Any:
     tokenizer = getattr(forward, "tokenizer", None)
     if tokenizer is None:
@@ -612,8 +419,8 @@ def _explainer_spec(
 ) -> MethodSpec:
     """A Sigma row computed by :class:`TextExplainer` itself (its seed: the run's).
 
-    ``output``: the explainer's ``output`` (default: the explainer's default, the
-    probability self-normalised; ``"logit"``: the logit / r from ``data``).
+    ``output``: the explainer's ``output`` (default: the ``default`` preset's;
+    see :data:`~captum_sigma.text.presets.OUTPUTS`).
     """
     options = _check_options(options)
 

@@ -8,13 +8,16 @@ Two operators remove a set of tokens from a batch of token ids:
 - ``"mask"`` (Atanasova et al. 2020): the tokens are replaced in place by the
   [MASK] id; length and attention mask are unchanged.
 
-Special tokens ([CLS], [SEP]) and padding are never ranked or removed: the
-``eligible`` mask built by :func:`eligible_token_mask` says which tokens may be.
+:class:`Removal` names one operator and its token ids; every removal metric
+takes one. Special tokens ([CLS], [SEP]) and padding are never ranked or
+removed: the ``eligible`` mask built by :func:`eligible_token_mask` says which
+tokens may be.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -152,6 +155,52 @@ def mask_tokens(
     return input_ids.masked_fill(remove, mask_token_id), attention_mask.clone()
 
 
+@dataclass(frozen=True)
+class Removal:
+    r"""A removal operator: how the removal metrics take tokens out of a batch.
+
+    Args:
+        kind (str, optional): ``"delete"`` (see :func:`delete_tokens`) or
+                ``"mask"`` (see :func:`mask_tokens`). Default: ``"delete"``.
+        pad_token_id (int, optional): Pad id written by ``"delete"``.
+                Default: 0 (BERT's [PAD]).
+        mask_token_id (int, optional): [MASK] id, required for ``"mask"``.
+
+    Raises:
+        ValueError: for another ``kind``, or ``"mask"`` without ``mask_token_id``.
+
+    Examples::
+
+        >>> removal = Removal("mask", mask_token_id=tokenizer.mask_token_id)
+        >>> ids, mask = removal.apply(input_ids, attention_mask, remove)
+    """
+
+    kind: str = "delete"
+    pad_token_id: int = 0
+    mask_token_id: int | None = None
+
+    def __post_init__(self) -> None:
+        check_operator(self.kind, self.mask_token_id)
+
+    def apply(
+        self, input_ids: Tensor, attention_mask: Tensor, remove: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        r"""Removes the tokens marked in ``remove``.
+
+        Args:
+            input_ids (Tensor): Token ids, shape (B, T), right-padded.
+            attention_mask (Tensor): 1 for real tokens, 0 for padding, (B, T).
+            remove (Tensor): Bool, True for the tokens to remove, shape (B, T).
+
+        Returns:
+            (input_ids, attention_mask): The perturbed batch.
+        """
+        if self.kind == "delete":
+            return delete_tokens(input_ids, attention_mask, remove, self.pad_token_id)
+        assert self.mask_token_id is not None  # checked in __post_init__
+        return mask_tokens(input_ids, attention_mask, remove, self.mask_token_id)
+
+
 def remove_tokens(
     input_ids: Tensor,
     attention_mask: Tensor,
@@ -163,23 +212,14 @@ def remove_tokens(
 ) -> tuple[Tensor, Tensor]:
     r"""Applies the removal operator ``"delete"`` or ``"mask"``.
 
-    Args:
-        input_ids (Tensor): Token ids, shape (B, T).
-        attention_mask (Tensor): 1 for real tokens, 0 for padding, shape (B, T).
-        remove (Tensor): Bool, True for the tokens to remove, shape (B, T).
-        operator (str, optional): ``"delete"`` (see :func:`delete_tokens`) or
-                ``"mask"`` (see :func:`mask_tokens`). Default: ``"delete"``.
-        pad_token_id (int, optional): Pad id for ``"delete"``. Default: 0.
-        mask_token_id (int, optional): [MASK] id, required for ``"mask"``.
+    Shorthand for ``Removal(operator, pad_token_id, mask_token_id).apply(...)``
+    (see :class:`Removal`).
 
     Returns:
         (input_ids, attention_mask): The perturbed batch.
     """
-    check_operator(operator, mask_token_id)
-    if operator == "delete":
-        return delete_tokens(input_ids, attention_mask, remove, pad_token_id)
-    assert mask_token_id is not None  # checked by check_operator
-    return mask_tokens(input_ids, attention_mask, remove, mask_token_id)
+    removal = Removal(operator, pad_token_id, mask_token_id)
+    return removal.apply(input_ids, attention_mask, remove)
 
 
 def _check_removal(input_ids: Tensor, attention_mask: Tensor, remove: Tensor) -> Tensor:

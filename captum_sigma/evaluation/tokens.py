@@ -4,7 +4,9 @@ Every method of :func:`~captum_sigma.evaluation.compare.compare` sees the same
 :class:`TokenBatch`: the same token ids, the same eligible tokens (never
 [CLS]/[SEP]/padding), the same baseline (``[PAD]`` at every eligible token,
 [CLS]/[SEP] and padding kept) and the same feature mask (one feature per
-eligible token).
+eligible token). Every removal metric
+(:mod:`~captum_sigma.evaluation.faithfulness`,
+:mod:`~captum_sigma.evaluation.dependence`) takes one too.
 """
 
 from __future__ import annotations
@@ -16,16 +18,29 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from captum_sigma.evaluation._checks import check_positive_int, check_token_batch
-from captum_sigma.evaluation.removal import eligible_token_mask, special_token_ids_of
+from captum_sigma.evaluation._checks import (
+    TargetLike,
+    check_eligible,
+    check_positive_int,
+    check_token_batch,
+)
+from captum_sigma.evaluation.forward import target_tensor
+from captum_sigma.evaluation.removal import (
+    Removal,
+    eligible_token_mask,
+    special_token_ids_of,
+)
 from captum_sigma.text.tokenization import TokenizedTexts, tokenize_texts
 
 __all__ = ["TokenBatch", "check_texts", "encode_texts", "tokenize_with_eligible"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class TokenBatch:
     r"""Right-padded token ids of a few sentences and their shared inputs.
+
+    Build one with :meth:`build`; :meth:`removal` gives the removal operator
+    with this batch's pad and [MASK] ids.
 
     Attributes:
         input_ids (Tensor): Token ids, shape (B, T).
@@ -36,7 +51,8 @@ class TokenBatch:
         feature_mask (Tensor): Long (B, T): eligible tokens numbered 0, 1, ...
                 in order; every other position 0 (its baseline equals its input,
                 so ablating it with feature 0 changes nothing).
-        target (Tensor): Class to explain per sentence, long (B,).
+        target (Tensor or None): Class to explain per sentence, long (B,);
+                None (removal metrics only): the predicted class.
         indices (Tensor): Position of each sentence in the full list, long (B,);
                 methods derive per-sentence seeds from it, so results do not
                 depend on how sentences are batched.
@@ -49,7 +65,7 @@ class TokenBatch:
     eligible: Tensor
     baseline_ids: Tensor
     feature_mask: Tensor
-    target: Tensor
+    target: Tensor | None
     indices: Tensor
     pad_token_id: int = 0
     mask_token_id: int | None = None
@@ -60,7 +76,7 @@ class TokenBatch:
         input_ids: Tensor,
         attention_mask: Tensor,
         eligible: Tensor,
-        target: Tensor,
+        target: TargetLike = None,
         indices: Tensor | None = None,
         pad_token_id: int = 0,
         mask_token_id: int | None = None,
@@ -70,8 +86,11 @@ class TokenBatch:
         Args:
             input_ids (Tensor): Token ids, shape (B, T), right-padded.
             attention_mask (Tensor): Attention mask, shape (B, T).
-            eligible (Tensor): Bool mask of the rankable tokens, shape (B, T).
-            target (Tensor): Class per sentence, shape (B,).
+            eligible (Tensor): Bool mask of the rankable tokens, shape (B, T);
+                    never padding.
+            target (int, sequence or Tensor, optional): Class per sentence
+                    (or one int for all). Default: None, the predicted class
+                    (for the removal metrics; the methods need a target).
             indices (Tensor, optional): Sentence positions; default 0..B-1.
             pad_token_id (int, optional): Id of [PAD]. Default: 0.
             mask_token_id (int, optional): Id of [MASK]. Default: None.
@@ -80,16 +99,10 @@ class TokenBatch:
             TokenBatch: The batch.
         """
         check_token_batch(input_ids, attention_mask)
-        eligible = eligible.to(input_ids.device).bool()
-        if eligible.shape != input_ids.shape:
-            raise ValueError(
-                f"eligible must have shape {tuple(input_ids.shape)}, "
-                f"got {tuple(eligible.shape)}"
-            )
+        eligible = check_eligible(eligible, attention_mask)
         n_rows = input_ids.shape[0]
-        target = torch.as_tensor(target, device=input_ids.device).long().reshape(-1)
-        if target.shape[0] != n_rows:
-            raise ValueError(f"target must hold {n_rows} classes, got {target.shape}")
+        if target is not None:
+            target = target_tensor(target, n_rows).to(input_ids.device)
         if indices is None:
             indices = torch.arange(n_rows)
         feature_mask = (eligible.long().cumsum(dim=1) - 1).clamp_min(0) * eligible
@@ -130,7 +143,7 @@ class TokenBatch:
             eligible=self.eligible[device_index, :width],
             baseline_ids=self.baseline_ids[device_index, :width],
             feature_mask=self.feature_mask[device_index, :width],
-            target=self.target[device_index],
+            target=None if self.target is None else self.target[device_index],
             indices=self.indices[index],
             pad_token_id=self.pad_token_id,
             mask_token_id=self.mask_token_id,
@@ -144,11 +157,15 @@ class TokenBatch:
             eligible=self.eligible.to(device),
             baseline_ids=self.baseline_ids.to(device),
             feature_mask=self.feature_mask.to(device),
-            target=self.target.to(device),
+            target=None if self.target is None else self.target.to(device),
             indices=self.indices,
             pad_token_id=self.pad_token_id,
             mask_token_id=self.mask_token_id,
         )
+
+    def removal(self, kind: str = "delete") -> Removal:
+        """The removal operator ``kind`` with this batch's pad and [MASK] ids."""
+        return Removal(kind, self.pad_token_id, self.mask_token_id)
 
 
 def encode_texts(

@@ -23,32 +23,16 @@ from typing import Any, Callable, Dict, Sequence
 import torch
 from torch import Tensor, nn
 
+from captum_sigma.llm.choices import DEFAULT_EXPLAINED, EXPLAINED, check_explained
+
 __all__ = [
     "DEFAULT_EXPLAINED",
     "EXPLAINED",
+    "check_explained",
     "explained_values",
     "lm_regularization",
     "next_token_forward",
 ]
-
-#: The explained values :class:`~captum_sigma.llm.LLMSigmaAttribution` accepts.
-EXPLAINED = ("log_prob", "logit", "log_odds")
-#: The default, chosen by the ground-truth study of docs/llm.md
-#: (benchmarks/llm_study.py, default ``SigmaOptions()``): self-normalised, the
-#: log-probability and the log-odds tied on finding the deciding token (hit@1
-#: 1.00 and 0.99 averaged over the two noise caps; the logit 0.49) and the
-#: pre-registered tie-break (both needed tokens on top: 0.915 against 0.725)
-#: picked the log-probability, Captum's own target. Divided by ``r`` from texts
-#: instead, the log-probability of a confident prediction saturates: both@2 fell
-#: from 0.99 to 0.02 at the default noise cap.
-DEFAULT_EXPLAINED = "log_prob"
-
-
-def check_explained(explained: str) -> str:
-    """Returns ``explained`` or raises ``ValueError`` naming the choices."""
-    if explained not in EXPLAINED:
-        raise ValueError(f"explained must be one of {EXPLAINED}, got {explained!r}")
-    return explained
 
 
 def explained_values(logits: Tensor, targets: Tensor, explained: str) -> Tensor:

@@ -5,14 +5,12 @@ from copy import copy
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
-from captum._utils.typing import TokenizerLike
 from captum.attr import LLMAttributionResult, LLMGradientAttribution, TextTokenInput
-from captum.attr._core.llm_attr import _convert_ids_to_pretty_tokens
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_sigma._captum_compat import TokenizerLike, convert_ids_to_pretty_tokens
 from captum_sigma.attr import LayerSigmaAttribution
-from captum_sigma.attr.common import resolve_options
 from captum_sigma.engine import SigmaOptions
 from captum_sigma.llm.forward import (
     DEFAULT_EXPLAINED,
@@ -103,21 +101,11 @@ class LLMSigmaAttribution(LLMGradientAttribution):
         inp: TextTokenInput,
         target: Union[str, Tensor, None] = None,
         gen_args: Optional[Dict[str, Any]] = None,
+        options: Optional[SigmaOptions] = None,
+        *,
         explained: str = DEFAULT_EXPLAINED,
         regularization: Union[None, float, Tensor] = None,
         seq_attr: str = "sum",
-        n_steps: Optional[int] = None,
-        lr: Optional[float] = None,
-        n_samples: Optional[int] = None,
-        scale: Optional[float] = None,
-        rate: Optional[float] = None,
-        seed: Optional[int] = None,
-        selection: Optional[str] = None,
-        init: Optional[str] = None,
-        warm_start_probes: Optional[int] = None,
-        warm_start_rounds: Optional[int] = None,
-        optimizer: Optional[str] = None,
-        options: Optional[SigmaOptions] = None,
         internal_batch_size: Optional[int] = None,
         show_progress: bool = False,
     ) -> LLMAttributionResult:
@@ -130,6 +118,11 @@ class LLMSigmaAttribution(LLMGradientAttribution):
                 with ``model.generate(**gen_args)``. Default: None
             gen_args (dict, optional): Generation arguments when ``target`` is
                 None (Captum's default: 25 greedy tokens). Default: None
+            options (SigmaOptions, optional): Every optimisation setting in one
+                object, as in :meth:`SigmaAttribution.attribute
+                <captum_sigma.SigmaAttribution.attribute>` (which says why one
+                object); e.g. ``dataclasses.replace(options, scale=2.0)``.
+                Default: None (``SigmaOptions()``)
             explained (str, optional): The next-token value explained for each
                 output token (:data:`~captum_sigma.llm.forward.EXPLAINED`):
                 ``"log_prob"`` (the target token's log-probability, Captum's
@@ -154,12 +147,6 @@ class LLMSigmaAttribution(LLMGradientAttribution):
                 measure: one ``σ`` per prompt token for the whole continuation's
                 vector of explained values, teacher-forced; one more row to
                 solve). Default: "sum"
-            n_steps, lr, n_samples, scale, rate, seed, selection, init,
-            warm_start_probes, warm_start_rounds, optimizer (optional): Fields
-                of :class:`~captum_sigma.SigmaOptions`; each one given overrides
-                ``options``. Default: None
-            options (SigmaOptions, optional): Every optimisation setting in one
-                object. Default: None (``SigmaOptions()``)
             internal_batch_size (int, optional): Bound on the rows (output tokens
                 × chains × noise draws or warm-start probes) one forward pass
                 sees; output tokens are solved in chunks of
@@ -183,7 +170,13 @@ class LLMSigmaAttribution(LLMGradientAttribution):
             raise ValueError(
                 f"seq_attr must be one of {SEQ_ATTR_MODES}, got {seq_attr!r}"
             )
-        options = resolve_options(options, locals())
+        if options is None:
+            options = SigmaOptions()
+        elif not isinstance(options, SigmaOptions):
+            raise TypeError(
+                "options must be a SigmaOptions or None, got "
+                f"{type(options).__name__}"
+            )
         target_tokens = self._get_target_tokens(inp, target, gen_args)
         target_tokens = torch.as_tensor(target_tokens).reshape(-1).long()
         prompt = inp.inp_tensor.reshape(-1).to(self.device)
@@ -210,7 +203,7 @@ class LLMSigmaAttribution(LLMGradientAttribution):
             seq_attr=sequence.cpu(),
             token_attr=token_attr.cpu(),
             input_tokens=inp.values,
-            output_tokens=_convert_ids_to_pretty_tokens(
+            output_tokens=convert_ids_to_pretty_tokens(
                 target_tokens.cpu(), self.tokenizer
             ),
             output_probs=probs.cpu(),

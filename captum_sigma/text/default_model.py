@@ -32,7 +32,7 @@ Data split (deterministic, stratified, independent of the training seed):
     split is never used for training or model selection (the validation split picks
     the epoch).
 
-The weights are produced by ``python -m captum_sigma.text.train_default_model``.
+The weights are produced by ``python scripts/train_default_model.py``.
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ def load_default_model(
     if not weights.is_file():
         raise RuntimeError(
             f"The default-model weights {weights} are missing: reinstall captum-sigma "
-            "or run `python -m captum_sigma.text.train_default_model`."
+            "or run `python scripts/train_default_model.py`."
         )
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     model = _load_minilm_classifier(base)

@@ -20,6 +20,13 @@ from captum_sigma.text.presets import (
     get_preset,
     merge_options,
 )
+from captum_sigma.text.resolve import (
+    class_names,
+    resolve_device,
+    resolve_layer,
+    resolve_output,
+    resolve_target,
+)
 from captum_sigma.text.tokenization import TokenizedTexts, tokenize_texts
 from captum_sigma.text.words_layers import WordsLayersExplanation
 
@@ -159,7 +166,7 @@ class TextExplainer:
             )
         _check_positive_int("batch_size", batch_size)
         if device is not None:
-            model.to(_available_device(device))
+            model.to(resolve_device(device))
         self.model = model
         self.tokenizer = tokenizer
         self.pooling = pooling
@@ -167,7 +174,9 @@ class TextExplainer:
         self.show_progress = show_progress
         classifier = _model.is_classifier(model)
         chosen = get_preset(preset)
-        self.output = _check_output(output, classifier, model, chosen.output)
+        self.output = resolve_output(
+            output, classifier, chosen.output, model=type(model).__name__
+        )
         flat = {"n_steps": n_steps, "lr": lr, "n_samples": n_samples}
         flat.update({"scale": scale, "rate": rate, "seed": seed})
         self.options = merge_options(chosen.options, options, flat)
@@ -239,9 +248,10 @@ class TextExplainer:
         """Class names by index (classifiers; ``{}`` for an encoder)."""
         if not self.is_classifier:
             return {}
-        id2label = getattr(self.model.config, "id2label", None) or {}
-        count = int(getattr(self.model.config, "num_labels", len(id2label)))
-        return {i: str(id2label.get(i, f"LABEL_{i}")) for i in range(count)}
+        config = self.model.config
+        return class_names(
+            getattr(config, "id2label", None), getattr(config, "num_labels", None)
+        )
 
     @property
     def device(self) -> torch.device:
@@ -263,7 +273,7 @@ class TextExplainer:
         """
         if layer is None:
             return self._head_regularization()
-        index = self._layer_index(layer)
+        index = resolve_layer(layer, self.num_layers)
         return self._layer_regularization([index])[0]
 
     @overload
@@ -317,18 +327,8 @@ class TextExplainer:
         """
         single = isinstance(texts, str)
         items = _check_texts("texts", [texts] if single else texts)
-        index = None if layer is None else self._layer_index(layer)
-        if index is not None and target is not None:
-            raise ValueError(
-                "target: a layer's hidden state has no class; give target or layer, "
-                "not both"
-            )
-        if not self.is_classifier and target is not None:
-            raise ValueError(
-                f"target: {type(self.model).__name__} is not a sequence classifier; "
-                "its pooled embedding or a layer (layer=k) is explained"
-            )
-        targets = self._per_text("target", target, len(items))
+        index = None if layer is None else resolve_layer(layer, self.num_layers)
+        targets = self._per_text("target", target, len(items), layer)
         options = self._options(seed)
         results: List[TextExplanation] = []
         with _model.eval_mode(self.model):
@@ -392,7 +392,7 @@ class TextExplainer:
         else:
             if isinstance(layers, (int, str)) or len(layers) == 0:
                 raise ValueError("layers must be a non-empty sequence of layer numbers")
-            indices = [self._layer_index(layer) for layer in layers]
+            indices = [resolve_layer(layer, self.num_layers) for layer in layers]
         options = self._options(seed)
         per_batch = max(1, self.batch_size // len(indices))
         results: List[WordsLayersExplanation] = []
@@ -429,7 +429,7 @@ class TextExplainer:
             ``(scores, sigma)``: float32 CPU tensors of shape ``(B, T)``; padding
             scores 0 and has σ NaN.
         """
-        index = None if layer is None else self._layer_index(layer)
+        index = None if layer is None else resolve_layer(layer, self.num_layers)
         input_ids = input_ids.to(self.device)
         attention_mask = attention_mask.to(self.device)
         with _model.eval_mode(self.model):
@@ -692,26 +692,9 @@ class TextExplainer:
         return label, float(probabilities[row, label])
 
     def _class_index(self, target: Union[int, str]) -> int:
-        labels = self.labels
-        if isinstance(target, str):
-            by_name = {name.lower(): index for index, name in labels.items()}
-            if target.strip().lower() in by_name:
-                return by_name[target.strip().lower()]
-            if target.strip().lstrip("-").isdigit():
-                target = int(target)
-            else:
-                raise ValueError(
-                    f"target: unknown class {target!r}; the model's classes are "
-                    f"{sorted(labels.values())} or indices 0..{len(labels) - 1}"
-                )
-        if isinstance(target, bool) or not isinstance(target, int):
-            raise ValueError(f"target must be a class index or name, got {target!r}")
-        if not 0 <= target < len(labels):
-            raise ValueError(
-                f"target: class {target} out of range for a model with {len(labels)} "
-                f"classes (0..{len(labels) - 1})"
-            )
-        return target
+        index = resolve_target(target, self.labels, model=type(self.model).__name__)
+        assert index is not None
+        return index
 
     def _description(self, class_id: Optional[int], index: Optional[int]) -> str:
         if index is not None:
@@ -726,7 +709,7 @@ class TextExplainer:
         return f"{self.pooling}-pooled embedding"
 
     def _per_text(
-        self, name: str, value: TargetSpec, count: int
+        self, name: str, value: TargetSpec, count: int, layer: Optional[int] = None
     ) -> List[Union[None, int, str]]:
         if isinstance(value, Tensor):
             value = value.tolist()
@@ -739,23 +722,10 @@ class TextExplainer:
                     f"{name}: got {len(items)} values for {count} texts; give one or "
                     "one per text"
                 )
+        model = type(self.model).__name__
         for item in items:
-            if item is not None:
-                self._class_index(item)
+            resolve_target(item, self.labels, layer=layer, model=model, name=name)
         return items
-
-    def _layer_index(self, layer: Any) -> int:
-        count = self.num_layers
-        if isinstance(layer, bool) or not isinstance(layer, int):
-            raise ValueError(f"layer must be an int, got {layer!r}")
-        if 1 <= layer <= count:
-            return layer - 1
-        if -count <= layer <= -1:
-            return count + layer
-        raise ValueError(
-            f"layer must be in 1..{count} (or -{count}..-1 from the last) for a model "
-            f"with {count} encoder layers, got {layer}"
-        )
 
     def _options(self, seed: Optional[int]) -> SigmaOptions:
         return self.options if seed is None else replace(self.options, seed=seed)
@@ -765,25 +735,6 @@ class TextExplainer:
         return tqdm(
             starts, desc=description, disable=not self.show_progress or len(starts) < 2
         )
-
-
-def _check_output(
-    output: Any, classifier: bool, model: nn.Module, default: str
-) -> Optional[str]:
-    """``output`` checked: a classifier's (default: the preset's ``default``)."""
-    if not classifier:
-        if output is not None:
-            raise ValueError(
-                f"output: {type(model).__name__} is not a sequence classifier; its "
-                f"pooled embedding / r is explained, so output must be None, got "
-                f"{output!r}"
-            )
-        return None
-    if output is None:
-        return default
-    if not isinstance(output, str) or output not in TEXT_OUTPUTS:
-        raise ValueError(f"output must be one of {TEXT_OUTPUTS}, got {output!r}")
-    return output
 
 
 def _same_but_seed(options: SigmaOptions, other: SigmaOptions) -> bool:
@@ -810,22 +761,6 @@ def _check_texts(name: str, texts: Any, minimum: int = 1) -> List[str]:
 def _check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def _available_device(device: Union[str, torch.device]) -> torch.device:
-    """``device`` as a torch.device; ValueError naming ``device`` if unavailable."""
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device: unknown device {device!r} ({error})") from None
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if resolved.type == "cuda" and (resolved.index or 0) >= count:
-        raise ValueError(
-            f"device {str(resolved)!r} is not available: {count} CUDA GPU(s) found"
-        )
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {str(resolved)!r} is not available (no MPS)")
-    return resolved
 
 
 def _preview(text: str, size: int = 40) -> str:

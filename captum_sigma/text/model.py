@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from captum_sigma.attr.hooks import StopForward, captured_outputs
+from captum_sigma.attr import StopForward, captured_outputs
 from captum_sigma.engine import REGULARIZATION_EPS
 
 __all__ = [

@@ -28,6 +28,14 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Dict, Mapping, Optional
 
 from captum_sigma.engine import REFERENCE_OPTIONS, SigmaOptions
+from captum_sigma.text.choices import (
+    DEFAULT_PRESET,
+    OUTPUT_DESCRIPTIONS,
+    OUTPUTS,
+    PRESET_NAMES,
+    PRESET_OUTPUTS,
+    PRESET_SUMMARIES,
+)
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -39,15 +47,6 @@ __all__ = [
     "get_preset",
     "merge_options",
 ]
-
-#: What a classifier's explanation can explain, each described in one line.
-OUTPUT_DESCRIPTIONS: Dict[str, str] = {
-    "probability": "the target class's probability, self-normalised (no r)",
-    "logit": "the target class's logit / r",
-    "log-odds": "the target class's log-odds log p - log(1 - p), / r",
-}
-#: The names of :data:`OUTPUT_DESCRIPTIONS`, in order.
-OUTPUTS = tuple(OUTPUT_DESCRIPTIONS)
 
 
 @dataclass(frozen=True)
@@ -99,46 +98,40 @@ def budget(options: SigmaOptions) -> str:
 
 
 _DEFAULT_OPTIONS = SigmaOptions()
+#: Each preset's options (its name, output and summary: :mod:`~captum_sigma.text.
+#: choices`, importable without torch).
+_PRESET_OPTIONS: Dict[str, SigmaOptions] = {
+    "default": _DEFAULT_OPTIONS,
+    "fast": replace(_DEFAULT_OPTIONS, chains=2, n_steps=23, tol=None),
+    "reference": REFERENCE_OPTIONS,
+}
 
 #: Every preset by name.
 PRESETS: Dict[str, Preset] = {
-    preset.name: preset
-    for preset in (
-        Preset(
-            name="default",
-            output="log-odds",
-            options=_DEFAULT_OPTIONS,
-            summary="stable by default: independent chains until every token's "
-            "standard error is below the tolerance",
-        ),
-        Preset(
-            name="fast",
-            output="log-odds",
-            options=replace(_DEFAULT_OPTIONS, chains=2, n_steps=23, tol=None),
-            summary="about the old 50-pass cost, with a rough standard error "
-            "(2 chains)",
-        ),
-        Preset(
-            name="reference",
-            output="logit",
-            options=REFERENCE_OPTIONS,
-            summary="the paper's reference run (Adam, 5000 steps, random init, "
-            "lowest single-sample loss), rate 0.1",
-        ),
+    name: Preset(
+        name=name,
+        output=PRESET_OUTPUTS[name],
+        options=_PRESET_OPTIONS[name],
+        summary=PRESET_SUMMARIES[name],
     )
+    for name in PRESET_NAMES
 }
-#: The preset ``TextExplainer`` and the command line use when none is named.
-DEFAULT_PRESET = "default"
 
 
-def get_preset(name: Any) -> Preset:
-    """The preset called ``name``.
+def get_preset(name: Any, option: str = "preset") -> Preset:
+    """The preset called ``name``: the one rule of a preset's name, for the library
+    (``TextExplainer(preset=...)``) and the command line (``--preset``).
+
+    Args:
+        name: One of :data:`PRESETS`.
+        option: How the caller calls the argument, for the message (``"--preset"``
+            for the command line).
 
     Raises:
         ValueError: If there is no such preset (the message lists them).
     """
     if not isinstance(name, str) or name not in PRESETS:
-        raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {name!r}")
+        raise ValueError(f"{option} must be one of {tuple(PRESETS)}, got {name!r}")
     return PRESETS[name]
 
 

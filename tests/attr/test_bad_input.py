@@ -1,9 +1,15 @@
 """Bad input raises a clear exception naming the argument, and changes nothing."""
 
+import os
+import subprocess
+import sys
+from dataclasses import fields
+
 import pytest
 import torch
 
-from captum_sigma import LayerSigmaAttribution, SigmaAttribution
+from captum_sigma import LayerSigmaAttribution, SigmaAttribution, SigmaOptions
+from captum_sigma.attr import TargetError
 
 
 def model():
@@ -17,12 +23,14 @@ def model():
 
 
 X = torch.randn(2, 2, 4)
+OPTION_FIELDS = {item.name for item in fields(SigmaOptions)}
 
 
 def call(**kwargs):
     net = kwargs.pop("net", None) or model()
     inputs = kwargs.pop("inputs", X)
-    kwargs.setdefault("n_steps", 2)
+    given = {name: kwargs.pop(name) for name in OPTION_FIELDS & set(kwargs)}
+    kwargs["options"] = SigmaOptions(**{"n_steps": 2, **given})
     return SigmaAttribution(net).attribute(inputs, **kwargs)
 
 
@@ -76,13 +84,46 @@ def test_bad_input_raises_and_names_the_argument(kwargs, error, pattern):
         call(**kwargs)
 
 
-def test_malformed_targets_raise_assertion_error():
-    with pytest.raises(AssertionError):
-        call(target=5)
-    with pytest.raises(AssertionError):
-        call(target=[0, 1, 1])
-    with pytest.raises(AssertionError):
-        call(target=torch.tensor([0, 1, 0]))
+@pytest.mark.parametrize(
+    "target", [5, [0, 1, 1], torch.tensor([0, 1, 0]), (0, 1, 2, 3), "class"]
+)
+def test_malformed_targets_raise_value_error_that_is_captums_assertion(target):
+    """A ValueError (the argument is the caller's) that is also the AssertionError
+    Captum raises for a malformed target."""
+    with pytest.raises(TargetError, match="target") as info:
+        call(target=target)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, AssertionError)
+
+
+#: Bad targets under ``python -O``, which strips ``assert`` statements.
+OPTIMIZED_SCRIPT = """
+import sys, torch
+from captum_sigma import SigmaAttribution, SigmaOptions
+assert False, "not run: -O strips this"
+net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 2))
+sigma = SigmaAttribution(net)
+x = torch.randn(2, 2, 4)
+for target in ([0, 1, 1], torch.tensor([0, 1, 0]), 5):
+    try:
+        sigma.attribute(x, target=target, options=SigmaOptions(n_steps=2))
+    except ValueError as error:
+        print(type(error).__name__, "target" in str(error))
+    else:
+        print("no error")
+"""
+
+
+def test_malformed_targets_raise_under_python_optimize():
+    completed = subprocess.run(
+        [sys.executable, "-O", "-c", OPTIMIZED_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split("\n")[:3] == ["TargetError True"] * 3
 
 
 def test_zero_regularization_entries_use_epsilon_not_nan():
@@ -109,14 +150,16 @@ def test_layer_rejects_integer_layer_output_and_bad_explained_layer():
         LayerSigmaAttribution(net, embedding).attribute(ids, explained_layer="layer3")
     with pytest.raises(ValueError, match="explained_layer"):
         LayerSigmaAttribution(net, embedding).attribute(
-            ids, n_steps=2, explained_layer=torch.nn.Linear(2, 2)
+            ids, options=SigmaOptions(n_steps=2), explained_layer=torch.nn.Linear(2, 2)
         )
     identity = torch.nn.Identity()
     net_ids = torch.nn.Sequential(
         identity, embedding, torch.nn.Flatten(), torch.nn.Linear(12, 2)
     )
     with pytest.raises(ValueError, match="not floating"):
-        LayerSigmaAttribution(net_ids, identity).attribute(ids, n_steps=2)
+        LayerSigmaAttribution(net_ids, identity).attribute(
+            ids, options=SigmaOptions(n_steps=2)
+        )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

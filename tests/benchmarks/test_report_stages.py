@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captum_sigma.evaluation import stages as report
+from comparison import stages as report
 
 SCRIPT = (
     Path(__file__).resolve().parents[2] / "benchmarks" / "make_comparison_report.py"

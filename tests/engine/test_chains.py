@@ -33,11 +33,14 @@ def test_chain_k_is_the_single_chain_run_with_its_seed():
     assert chain_seed(5, 0) == 5 and len({chain_seed(5, k) for k in range(3)}) == 3
 
 
-def test_mean_is_the_geometric_mean_and_error_the_chains_spread():
+def test_sigma_pools_the_chains_rho_and_error_is_the_chains_spread():
     problem, _ = linear_problem(WEIGHTS, length=1, dim=8)
     result = solve_sigma(problem, SigmaOptions(scale=1.0, chains=4, tol=None))
     chain_scores = _scores(result.chain_sigma, 8)
-    torch.testing.assert_close(_scores(result.sigma, 8), chain_scores.mean(0))
+    pooled = torch.sigmoid(torch.logit(result.chain_sigma).mean(0))
+    torch.testing.assert_close(result.sigma, pooled)
+    # the score is convex in ρ: the pooled score is below the mean of the chains'
+    assert (_scores(result.sigma, 8) <= chain_scores.mean(0) + 1e-6).all()
     expected = chain_scores.std(0, unbiased=True) / 2
     torch.testing.assert_close(result.standard_error(1.0), expected)
     single = solve_sigma(problem, SigmaOptions(scale=1.0, chains=1))

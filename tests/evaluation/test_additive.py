@@ -7,7 +7,7 @@ import pytest
 import torch
 from eval_toy_models import CLS, MASK, PAD, SEP, BagOfWordsModel
 
-from captum_sigma.evaluation import faithfulness_metrics
+from captum_sigma.evaluation import Removal, TokenBatch, faithfulness_metrics
 
 N_WORDS = 36
 
@@ -41,13 +41,10 @@ def additive_setup() -> tuple:
 @pytest.mark.parametrize("operator", ["delete", "mask"])
 def test_true_contributions_beat_random_on_every_metric(operator: str) -> None:
     model, ids, attention, eligible, true_scores, random_scores = additive_setup()
-    options = {"operator": operator, "mask_token_id": MASK, "batch_size": 32}
-    truth = faithfulness_metrics(
-        model, ids, attention, eligible, true_scores, **options
-    )
-    random = faithfulness_metrics(
-        model, ids, attention, eligible, random_scores, **options
-    )
+    batch = TokenBatch.build(ids, attention, eligible)
+    removal = Removal(operator, pad_token_id=PAD, mask_token_id=MASK)
+    truth = faithfulness_metrics(model, batch, true_scores, removal, batch_size=32)
+    random = faithfulness_metrics(model, batch, random_scores, removal, batch_size=32)
     better_when_higher = ["comprehensiveness", "insertion_auc", "lerf_minus_morf"]
     better_when_higher.append("loo_tau")
     for name in better_when_higher:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from captum_sigma.cli import main
-from captum_sigma.cli_checks import CliError, read_text_lines
+from captum_sigma.cli.checks import read_text_lines
+from captum_sigma.cli.common import CliError
+from captum_sigma.cli.compare import register_compare, run_compare
 from captum_sigma.evaluation import METRIC_FAMILY_LABELS, METRICS
-from captum_sigma.evaluation.command import register_compare, run_compare
 from captum_sigma.text.data import read_texts
 
 transformers = pytest.importorskip("transformers")
@@ -158,7 +159,7 @@ def test_compare_is_a_subcommand_of_the_one_cli() -> None:
     import subprocess
     import sys
 
-    import captum_sigma.evaluation.command as command
+    import captum_sigma.cli.compare as command
 
     assert not hasattr(command, "main") and not hasattr(command, "build_parser")
     completed = subprocess.run(

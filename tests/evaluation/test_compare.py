@@ -25,6 +25,7 @@ from captum_sigma.evaluation import (
     METRICS,
     STABILITY_METRICS,
     MethodSpec,
+    as_method_spec,
     bootstrap_interval,
     classifier_forward,
     compare,
@@ -41,6 +42,8 @@ from captum_sigma.evaluation.report import (
     stability_table,
     write_comparison,
 )
+
+from comparison.merge import combine, methods_subset, select
 
 transformers = pytest.importorskip("transformers")
 
@@ -404,14 +407,17 @@ def test_user_methods_callable_and_captum_object(setup) -> None:
 def test_write_comparison_files_and_escapes_html(setup, tmp_path) -> None:
     model, tokenizer = setup
     texts = ["the film is <img src=x onerror=alert(1)> good", "a dull plot"]
-    from captum_sigma.evaluation.methods import sigma_variant
+    from captum_sigma.evaluation.methods import SIGMA_LOGIT_ROW
 
     # Sigma on the logit / r (the previous default): this random tiny model gives
     # p ~ 0.5 to every text, so the default's self-normalised probability leaves
     # every sigma at its cap, the scores flat and LOO tau undefined (5 signed
     # cells, not 6); the report needs a row whose scores vary.
     methods = {
-        "Sigma": sigma_variant("Sigma", "logit"),
+        "Sigma": as_method_spec(
+            "Sigma",
+            default_methods([SIGMA_LOGIT_ROW], sigma_data=SIGMA_DATA)[SIGMA_LOGIT_ROW],
+        ),
         **default_methods(["Saliency", "FeatureAblation", "Random"]),
     }
     result = compare(
@@ -521,11 +527,11 @@ def test_select_and_combine_results_of_the_same_sentences(setup) -> None:
     options = {"operators": ("mask",), "batch_size": 2}
     main = compare(model, tokenizer, TEXTS, ["Sigma", "Saliency"], **options)
     extra = compare(model, tokenizer, TEXTS[:3], ["Random"], stability_n=0, **options)
-    subset = main.select(range(3))
+    subset = select(main, range(3))
     assert subset.texts == TEXTS[:3] and subset.settings["n_sentences"] == 3
     assert subset.input_ids.shape[1] == int(subset.attention_mask.sum(1).max())
     np.testing.assert_array_equal(subset.stability_indices, [0, 1, 2])
-    both = subset.combine(extra)
+    both = combine(subset, extra)
     assert both.methods == ["Sigma", "Saliency", "Random"]
     assert set(both.metrics["mask"]) == set(both.rows)
     for row in both.rows:
@@ -539,9 +545,9 @@ def test_select_and_combine_results_of_the_same_sentences(setup) -> None:
         extra.scores["Random"],
     )
     with pytest.raises(ValueError, match="same sentences"):
-        main.combine(extra)
+        combine(main, extra)
     with pytest.raises(ValueError, match="both results"):
-        both.combine(extra)
+        combine(both, extra)
     for family in METRIC_FAMILIES:  # every family's curves follow the rows
         deletion, _ = both.family_curves("mask", "Random", family)
         assert len(deletion) == 3
@@ -552,7 +558,7 @@ def test_combine_unscored_results_then_score_them(setup) -> None:
     options = {"batch_size": 2, "stability_n": 0, "sigma_data": SIGMA_DATA}
     saliency = compare(model, tokenizer, TEXTS, ["Saliency"], operators=(), **options)
     random = compare(model, tokenizer, TEXTS, ["Random"], operators=(), **options)
-    both = saliency.combine(random)
+    both = combine(saliency, random)
     assert both.metrics == {} and both.rows == ["Saliency", "Random"]
     scored = score_comparison(both, model, tokenizer, sigma_data=SIGMA_DATA)
     together = compare(model, tokenizer, TEXTS, ["Saliency", "Random"], **options)
@@ -564,7 +570,7 @@ def test_combine_unscored_results_then_score_them(setup) -> None:
                     together.metrics[operator][row][metric],
                 )
     with pytest.raises(ValueError, match="both with metrics or both without"):
-        scored.combine(compare(model, tokenizer, TEXTS, ["Saliency"], operators=()))
+        combine(scored, compare(model, tokenizer, TEXTS, ["Saliency"], operators=()))
     signed_only = dataclasses.replace(
         random,
         metrics={
@@ -577,8 +583,9 @@ def test_combine_unscored_results_then_score_them(setup) -> None:
         curves={op: {"Random": c["Random"]} for op, c in together.curves.items()},
     )
     with pytest.raises(ValueError, match="same metrics"):
-        score_comparison(saliency, model, tokenizer, sigma_data=SIGMA_DATA).combine(
-            signed_only
+        combine(
+            score_comparison(saliency, model, tokenizer, sigma_data=SIGMA_DATA),
+            signed_only,
         )
 
 
@@ -737,19 +744,13 @@ def test_signed_metrics_are_those_of_the_probability_forward_bit_for_bit(
     batch = _token_batch(bare, tokenizer)
     legacy = _ProbabilityCache(classifier_forward(model, "proba"), max_rows)
     order = np.argsort(bare.attention_mask.sum(axis=1), kind="stable")
-    index = torch.as_tensor(order)
     for operator in ("delete", "mask"):
         for row in bare.rows:
             reference = faithfulness_metrics(
                 legacy,
-                batch.input_ids[index],
-                batch.attention_mask[index],
-                batch.eligible[index],
+                batch.select(order, trim=False),
                 bare.scores[row][order],
-                batch.target[index],
-                operator=operator,
-                mask_token_id=tokenizer.mask_token_id,
-                pad_token_id=tokenizer.pad_token_id,
+                batch.removal(operator),
                 batch_size=4 * max_rows,
             )
             for name, values in reference.metrics().items():
@@ -768,13 +769,13 @@ def test_signed_metrics_are_those_of_the_probability_forward_bit_for_bit(
 
 def test_methods_subsets_of_a_partition_combine_back(result) -> None:
     first, second = result.methods[::2], result.methods[1::2]
-    halves = [result.methods_subset(first), result.methods_subset(second)]
+    halves = [methods_subset(result, first), methods_subset(result, second)]
     for half, methods in zip(halves, (first, second)):
         assert half.methods == methods
         assert {half.method_of(row) for row in half.rows} == set(methods)
         assert set(half.metrics["delete"]) == set(half.rows)
         assert set(half.stability) == set(result.stability) & set(methods)
-    back = halves[0].combine(halves[1]).methods_subset(result.methods)
+    back = methods_subset(combine(*halves), result.methods)
     assert back.methods == result.methods and back.rows == result.rows
     for operator in result.operators:
         for row in result.rows:
@@ -785,7 +786,7 @@ def test_methods_subsets_of_a_partition_combine_back(result) -> None:
                 )
             np.testing.assert_array_equal(back.scores[row], result.scores[row])
     with pytest.raises(ValueError, match="not in the result"):
-        result.methods_subset(["Occlusion"])
+        methods_subset(result, ["Occlusion"])
 
 
 def test_given_targets_are_explained_and_checked(setup) -> None:

@@ -18,6 +18,8 @@ from captum_sigma.evaluation import (
     METRICS,
     DependenceResult,
     ForwardCounter,
+    Removal,
+    TokenBatch,
     curve_area,
     deletion_curve,
     dependence_metrics,
@@ -43,8 +45,11 @@ BINS = (0.25, 0.5, 1.0)  # k = 1, 2, 4
 R = np.array([0.5, 2.0])  # r per class; the explained class is 1
 
 
-def options(operator: str) -> dict:
-    return {"operator": operator, "mask_token_id": MASK, "pad_token_id": PAD}
+def removal(operator: str) -> Removal:
+    return Removal(operator, pad_token_id=PAD, mask_token_id=MASK)
+
+
+BATCH = TokenBatch.build(IDS, ATTENTION, ELIGIBLE, 1)
 
 
 def bow_logits(model):
@@ -82,14 +87,11 @@ def d(removed: set, operator: str) -> float:
 def test_both_families_by_hand(bow_model, operator: str) -> None:
     result = dependence_metrics(
         bow_logits(bow_model),
-        IDS,
-        ATTENTION,
-        ELIGIBLE,
+        BATCH,
         SCORES,
-        1,
+        removal(operator),
         regularization=R,
         bins=BINS,
-        **options(operator),
     )
     assert isinstance(result, DependenceResult)
     top = [set(RANKING[:k]) for k in (1, 2, 4)]
@@ -133,12 +135,10 @@ def test_two_class_total_variation_is_the_absolute_signed_change(
     mask = (ids != PAD).long()
     eligible = (ids > SEP) & (ids != MASK)
     scores = torch.from_numpy(rng.normal(size=ids.shape))
-    common = (ids, mask, eligible, scores)
-    change = dependence_metrics(
-        bow_logits(bow_model), *common, regularization=R, **options(operator)
-    )
+    common = (TokenBatch.build(ids, mask, eligible), scores, removal(operator))
+    change = dependence_metrics(bow_logits(bow_model), *common, regularization=R)
     signed = {
-        kind: curves(bow_model, *common, **options(operator))
+        kind: curves(bow_model, *common)
         for kind, curves in (
             ("deletion", deletion_curve),
             ("insertion", insertion_curve),
@@ -182,14 +182,11 @@ def leave_one_out_scores() -> torch.Tensor:
 def monotone_metrics(bow_model, scores: torch.Tensor) -> dict[str, float]:
     result = dependence_metrics(
         bow_logits(bow_model),
-        MONOTONE_IDS,
-        MONOTONE_MASK,
-        MONOTONE_ELIGIBLE,
+        TokenBatch.build(MONOTONE_IDS, MONOTONE_MASK, MONOTONE_ELIGIBLE, 1),
         scores,
-        1,
+        removal("delete"),
         regularization=R,
         bins=(0.25, 0.5, 0.75),
-        **options("delete"),
     )
     return {name: float(value[0]) for name, value in result.metrics().items()}
 
@@ -209,7 +206,7 @@ def test_ideal_ranking_beats_its_reverse_and_constant_scores(bow_model) -> None:
 
 
 def test_curves_false_keeps_the_bin_metrics_and_runs_fewer_rows(bow_model) -> None:
-    common = (IDS, ATTENTION, ELIGIBLE, SCORES, 1)
+    common = (BATCH, SCORES, Removal())
     counted = ForwardCounter(bow_logits(bow_model))
     full = dependence_metrics(counted, *common, regularization=R, bins=BINS)
     with_curves = counted.sequences
@@ -227,7 +224,7 @@ def test_curves_false_keeps_the_bin_metrics_and_runs_fewer_rows(bow_model) -> No
 
 
 def test_scalar_regularization_and_argument_errors(bow_model) -> None:
-    common = (bow_logits(bow_model), IDS, ATTENTION, ELIGIBLE, SCORES, 1)
+    common = (bow_logits(bow_model), BATCH, SCORES, Removal())
     scalar = dependence_metrics(*common, regularization=2.0, bins=BINS)
     vector = dependence_metrics(
         *common, regularization=torch.tensor([7.0, 2.0]), bins=BINS
@@ -243,14 +240,15 @@ def test_scalar_regularization_and_argument_errors(bow_model) -> None:
         with pytest.raises(ValueError, match=message):
             dependence_metrics(*common, regularization=bad)
     with pytest.raises(ValueError, match="mask_token_id"):
-        dependence_metrics(*common, regularization=R, operator="mask")
+        dependence_metrics(*common[:3], Removal("mask"), regularization=R)
 
 
 def test_example_without_eligible_tokens_gives_nan(bow_model) -> None:
     eligible = ELIGIBLE.clone()
     eligible[0] = False
+    batch = TokenBatch.build(IDS, ATTENTION, eligible, 1)
     result = dependence_metrics(
-        bow_logits(bow_model), IDS, ATTENTION, eligible, SCORES, 1, regularization=R
+        bow_logits(bow_model), batch, SCORES, Removal(), regularization=R
     )
     for name in DEPENDENCE_METRICS:
         assert np.isnan(result.metrics()[name]).all()
@@ -265,26 +263,21 @@ def test_the_families_reuse_the_signed_metrics_forward_passes(bow_model) -> None
     mask = (ids != PAD).long()
     eligible = (ids > SEP) & (ids != MASK)
     scores = torch.from_numpy(np.random.default_rng(1).normal(size=ids.shape))
-    common = (ids, mask, eligible, scores)
+    batch = TokenBatch.build(ids, mask, eligible)
     for operator in ("delete", "mask"):
+        common = (batch, scores, removal(operator))
         counted = ForwardCounter(bow_logits(bow_model))
         cached = CachedForward(counted, max_rows=5)
-        signed = faithfulness_metrics(
-            cached.predict_proba, *common, **options(operator)
-        )
+        signed = faithfulness_metrics(cached.predict_proba, *common)
         rows, requested = cached.model_rows, cached.requested_rows
         assert counted.sequences == rows
-        change = dependence_metrics(
-            cached.predict_logits, *common, regularization=R, **options(operator)
-        )
+        change = dependence_metrics(cached.predict_logits, *common, regularization=R)
         assert cached.model_rows == rows and counted.sequences == rows
         assert cached.requested_rows > requested  # they did read the cache
-        direct = faithfulness_metrics(bow_model, *common, **options(operator))
+        direct = faithfulness_metrics(bow_model, *common)
         for name, value in signed.metrics().items():
             np.testing.assert_allclose(value, direct.metrics()[name], atol=ATOL)
-        uncached = dependence_metrics(
-            bow_logits(bow_model), *common, regularization=R, **options(operator)
-        )
+        uncached = dependence_metrics(bow_logits(bow_model), *common, regularization=R)
         for name, value in change.metrics().items():
             np.testing.assert_allclose(value, uncached.metrics()[name], atol=ATOL)
 

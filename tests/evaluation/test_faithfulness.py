@@ -6,6 +6,8 @@ probability is known in closed form (``closed_form_p1``).
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 
 import numpy as np
@@ -16,10 +18,13 @@ from eval_toy_models import CLS, MASK, PAD, SEP, closed_form_p1
 from captum_sigma.evaluation import (
     ERASER_BINS,
     ForwardCounter,
+    Removal,
+    TokenBatch,
     comprehensiveness,
     curve_area,
     deletion_auc,
     deletion_curve,
+    dependence_metrics,
     faithfulness_metrics,
     insertion_auc,
     insertion_curve,
@@ -40,8 +45,13 @@ ALL = {1, 2, 3, 4}
 OPERATORS = ["delete", "mask"]
 
 
-def options(operator: str) -> dict:
-    return {"operator": operator, "mask_token_id": MASK, "pad_token_id": PAD}
+def removal(operator: str) -> Removal:
+    return Removal(operator, pad_token_id=PAD, mask_token_id=MASK)
+
+
+def tokens(target=1, ids=IDS, attention=ATTENTION, eligible=ELIGIBLE) -> TokenBatch:
+    """The test sentence (or the given batch) with its target (None: predicted)."""
+    return TokenBatch.build(ids, attention, eligible, target)
 
 
 def p(removed: set, operator: str) -> float:
@@ -55,14 +65,7 @@ def test_comprehensiveness_by_hand(bow_model, operator: str) -> None:
         [full - p({1}, operator), full - p({1, 4}, operator), full - p(ALL, operator)]
     )
     value = comprehensiveness(
-        bow_model,
-        IDS,
-        ATTENTION,
-        ELIGIBLE,
-        SCORES,
-        1,
-        bins=(0.25, 0.5, 1.0),
-        **options(operator),
+        bow_model, tokens(), SCORES, removal(operator), bins=(0.25, 0.5, 1.0)
     )
     assert value.shape == (1,) and value.dtype == np.float64
     assert value[0] == pytest.approx(expected, abs=1e-12)
@@ -73,9 +76,7 @@ def test_comprehensiveness_default_eraser_bins(bow_model, operator: str) -> None
     # n = 4: k = ceil(0.04), ceil(0.2), ceil(0.4), ceil(0.8), ceil(2) = 1, 1, 1, 1, 2
     full = p(set(), operator)
     expected = (4 * (full - p({1}, operator)) + (full - p({1, 4}, operator))) / 5
-    value = comprehensiveness(
-        bow_model, IDS, ATTENTION, ELIGIBLE, SCORES, 1, **options(operator)
-    )
+    value = comprehensiveness(bow_model, tokens(), SCORES, removal(operator))
     assert value[0] == pytest.approx(expected, abs=1e-12)
 
 
@@ -85,14 +86,7 @@ def test_sufficiency_by_hand(bow_model, operator: str) -> None:
     # keep the top k = 1, 2, 4 tokens: remove the others
     expected = np.mean([full - p({2, 3, 4}, operator), full - p({2, 3}, operator), 0])
     value = sufficiency(
-        bow_model,
-        IDS,
-        ATTENTION,
-        ELIGIBLE,
-        SCORES,
-        1,
-        bins=(0.25, 0.5, 1.0),
-        **options(operator),
+        bow_model, tokens(), SCORES, removal(operator), bins=(0.25, 0.5, 1.0)
     )
     assert value[0] == pytest.approx(expected, abs=1e-12)
 
@@ -102,17 +96,17 @@ def test_deletion_and_insertion_curves_by_hand(bow_model, operator: str) -> None
     removed_in_order = [set(), {1}, {1, 4}, {1, 4, 2}, ALL]
     expected_deletion = [p(r, operator) for r in removed_in_order]
     expected_insertion = [p(ALL - r, operator) for r in removed_in_order]
-    args = (bow_model, IDS, ATTENTION, ELIGIBLE, SCORES, 1)
-    deletion = deletion_curve(*args, **options(operator))
-    insertion = insertion_curve(*args, **options(operator))
+    args = (bow_model, tokens(), SCORES, removal(operator))
+    deletion = deletion_curve(*args)
+    insertion = insertion_curve(*args)
     np.testing.assert_allclose(deletion[0], expected_deletion, atol=1e-12)
     np.testing.assert_allclose(insertion[0], expected_insertion, atol=1e-12)
 
     def trapezoid_by_hand(c: list) -> float:
         return (c[0] / 2 + c[1] + c[2] + c[3] + c[4] / 2) / 4
 
-    deletion_area = deletion_auc(*args, **options(operator))
-    insertion_area = insertion_auc(*args, **options(operator))
+    deletion_area = deletion_auc(*args)
+    insertion_area = insertion_auc(*args)
     assert deletion_area[0] == pytest.approx(trapezoid_by_hand(expected_deletion))
     assert insertion_area[0] == pytest.approx(trapezoid_by_hand(expected_insertion))
 
@@ -122,9 +116,7 @@ def test_lerf_minus_morf_by_hand(bow_model, operator: str) -> None:
     morf = [p(r, operator) for r in [set(), {1}, {1, 4}, {1, 4, 2}, ALL]]
     lerf = [p(r, operator) for r in [set(), {3}, {3, 2}, {3, 2, 4}, ALL]]
     expected = curve_area(np.array(lerf)) - curve_area(np.array(morf))
-    value = lerf_minus_morf(
-        bow_model, IDS, ATTENTION, ELIGIBLE, SCORES, 1, **options(operator)
-    )
+    value = lerf_minus_morf(bow_model, tokens(), SCORES, removal(operator))
     assert value[0] == pytest.approx(expected, abs=1e-12)
     assert expected > 0  # the scores rank the strongest word first
 
@@ -133,37 +125,32 @@ def test_lerf_minus_morf_by_hand(bow_model, operator: str) -> None:
 def test_leave_one_out_tau_by_hand(bow_model, operator: str) -> None:
     # drops follow the weights: position 1 > 4 > 3 > 2; the scores rank
     # 1 > 4 > 2 > 3: one discordant pair of six, tau = (5 - 1) / 6
-    value = leave_one_out_tau(
-        bow_model, IDS, ATTENTION, ELIGIBLE, SCORES, 1, **options(operator)
-    )
+    value = leave_one_out_tau(bow_model, tokens(), SCORES, removal(operator))
     assert value[0] == pytest.approx(2 / 3)
 
 
 def test_target_defaults_to_the_predicted_class(bow_model) -> None:
-    args = (bow_model, IDS, ATTENTION, ELIGIBLE, SCORES)
+    def value(target) -> np.ndarray:
+        return comprehensiveness(bow_model, tokens(target), SCORES, Removal())
+
     assert p(set(), "delete") > 0.5
-    predicted = comprehensiveness(*args)
-    np.testing.assert_allclose(predicted, comprehensiveness(*args, target=1))
-    other = comprehensiveness(*args, target=torch.tensor([0]))
-    np.testing.assert_allclose(other, -predicted, atol=1e-12)
+    predicted = value(None)
+    np.testing.assert_allclose(predicted, value(1))
+    np.testing.assert_allclose(value(torch.tensor([0])), -predicted, atol=1e-12)
 
 
 def test_ties_are_broken_by_position(bow_model) -> None:
     ties = torch.zeros_like(SCORES)
-    curve = deletion_curve(bow_model, IDS, ATTENTION, ELIGIBLE, ties, 1)[0]
+    curve = deletion_curve(bow_model, tokens(), ties, Removal())[0]
     expected = [p(r, "delete") for r in [set(), {1}, {1, 2}, {1, 2, 3}, ALL]]
     np.testing.assert_allclose(curve, expected, atol=1e-12)
 
 
 def test_lerf_minus_morf_equals_insertion_minus_deletion(bow_model) -> None:
-    args = (bow_model, IDS, ATTENTION, ELIGIBLE, SCORES, 1)
     for operator in OPERATORS:
-        difference = insertion_auc(*args, **options(operator)) - deletion_auc(
-            *args, **options(operator)
-        )
-        np.testing.assert_allclose(
-            lerf_minus_morf(*args, **options(operator)), difference, atol=1e-12
-        )
+        args = (bow_model, tokens(), SCORES, removal(operator))
+        difference = insertion_auc(*args) - deletion_auc(*args)
+        np.testing.assert_allclose(lerf_minus_morf(*args), difference, atol=1e-12)
 
 
 def batch_of_three() -> tuple:
@@ -189,8 +176,9 @@ def batch_of_three() -> tuple:
 @pytest.mark.parametrize("operator", OPERATORS)
 def test_combined_metrics_match_single_metrics(bow_model, operator: str) -> None:
     ids, attention, eligible, scores = batch_of_three()
-    args = (bow_model, ids, attention, eligible, scores, [1, 0, 1])
-    result = faithfulness_metrics(*args, **options(operator))
+    batch = TokenBatch.build(ids, attention, eligible, [1, 0, 1])
+    args = (bow_model, batch, scores, removal(operator))
+    result = faithfulness_metrics(*args)
     singles = {
         "comprehensiveness": comprehensiveness,
         "sufficiency": sufficiency,
@@ -201,36 +189,25 @@ def test_combined_metrics_match_single_metrics(bow_model, operator: str) -> None
     }
     assert set(result.metrics()) == set(singles)
     for name, metric in singles.items():
-        np.testing.assert_allclose(
-            result.metrics()[name], metric(*args, **options(operator)), atol=1e-12
-        )
-    for got, want in zip(
-        result.deletion_curves, deletion_curve(*args, **options(operator))
-    ):
+        np.testing.assert_allclose(result.metrics()[name], metric(*args), atol=1e-12)
+    for got, want in zip(result.deletion_curves, deletion_curve(*args)):
         np.testing.assert_allclose(got, want, atol=1e-12)
 
 
 def test_metrics_do_not_depend_on_batch_composition(bow_model) -> None:
     ids, attention, eligible, scores = batch_of_three()
     for operator in OPERATORS:
+        batch = TokenBatch.build(ids, attention, eligible)
         batched = faithfulness_metrics(
-            bow_model,
-            ids,
-            attention,
-            eligible,
-            scores,
-            batch_size=5,
-            **options(operator),
+            bow_model, batch, scores, removal(operator), batch_size=5
         ).metrics()
         for row, length in [(0, 8), (1, 4)]:
             alone = faithfulness_metrics(
                 bow_model,
-                ids[row : row + 1, :length],
-                attention[row : row + 1, :length],
-                eligible[row : row + 1, :length],
+                batch.select([row]),
                 scores[row : row + 1, :length],
+                removal(operator),
                 batch_size=1,
-                **options(operator),
             ).metrics()
             for name, values in batched.items():
                 assert values[row] == pytest.approx(alone[name][0], abs=1e-12), name
@@ -238,7 +215,8 @@ def test_metrics_do_not_depend_on_batch_composition(bow_model) -> None:
 
 def test_example_without_eligible_tokens_gives_nan(bow_model) -> None:
     ids, attention, eligible, scores = batch_of_three()
-    result = faithfulness_metrics(bow_model, ids, attention, eligible, scores)
+    batch = TokenBatch.build(ids, attention, eligible)
+    result = faithfulness_metrics(bow_model, batch, scores, Removal())
     for name, values in result.metrics().items():
         assert np.isnan(values[2]), name
         assert np.isfinite(values[:2]).all(), name
@@ -250,7 +228,8 @@ def test_single_eligible_token(bow_model) -> None:
     ids = torch.tensor([[CLS, 4, SEP]])
     attention = torch.ones_like(ids)
     eligible = torch.tensor([[False, True, False]])
-    result = faithfulness_metrics(bow_model, ids, attention, eligible, ids * 1.0, 1)
+    batch = TokenBatch.build(ids, attention, eligible, 1)
+    result = faithfulness_metrics(bow_model, batch, ids * 1.0, Removal())
     full, empty = closed_form_p1([CLS, 4, SEP], set(), "delete"), closed_form_p1(
         [CLS, 4, SEP], {1}, "delete"
     )
@@ -278,9 +257,8 @@ def test_special_tokens_and_padding_are_never_removed(bow_model, operator) -> No
     ids, attention, eligible, scores = batch_of_three()
     scores = scores + 50.0 * (~eligible)  # tempt the ranking with specials
     spy = RecordingPredictor(bow_model)
-    faithfulness_metrics(
-        spy, ids, attention, eligible, scores, batch_size=4, **options(operator)
-    )
+    batch = TokenBatch.build(ids, attention, eligible)
+    faithfulness_metrics(spy, batch, scores, removal(operator), batch_size=4)
     rows = torch.cat([batch for batch, _ in spy.batches])
     masks = torch.cat([mask for _, mask in spy.batches])
     assert max(batch.shape[0] for batch, _ in spy.batches) <= 4
@@ -304,7 +282,7 @@ def test_special_tokens_and_padding_are_never_removed(bow_model, operator) -> No
 
 def test_forward_passes_are_batched_and_counted(bow_model) -> None:
     counter = ForwardCounter(bow_model)
-    faithfulness_metrics(counter, IDS, ATTENTION, ELIGIBLE, SCORES, 1, batch_size=4)
+    faithfulness_metrics(counter, tokens(), SCORES, Removal(), batch_size=4)
     # 1 unperturbed + 4 deletion rows + 3 new insertion rows (keeping nothing is
     # deleting all) + 2 new leave-one-out rows (removing the top token is the
     # first deletion step, removing the last one keeps the top three)
@@ -312,7 +290,7 @@ def test_forward_passes_are_batched_and_counted(bow_model) -> None:
     assert counter.calls == 1 + math.ceil(9 / 4)
     counter.reset()
     assert (counter.calls, counter.sequences) == (0, 0)
-    comprehensiveness(counter, IDS, ATTENTION, ELIGIBLE, SCORES, 1, batch_size=64)
+    comprehensiveness(counter, tokens(), SCORES, Removal(), batch_size=64)
     assert (counter.calls, counter.sequences) == (2, 1 + 2)  # k = 1 and k = 2
 
 
@@ -326,38 +304,88 @@ def test_bin_sizes_are_ceil_of_bin_times_n() -> None:
 @pytest.mark.parametrize("bins", [(), (0.0,), (0.5, 1.5), (-0.1,), "ab"])
 def test_bins_outside_unit_interval_are_rejected(bow_model, bins) -> None:
     with pytest.raises(ValueError, match="bins"):
-        comprehensiveness(bow_model, IDS, ATTENTION, ELIGIBLE, SCORES, bins=bins)
+        comprehensiveness(bow_model, tokens(), SCORES, Removal(), bins=bins)
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"scores": SCORES[:, :5]}, "scores"),
-        ({"eligible": ELIGIBLE[:, :5]}, "eligible"),
-        ({"eligible": torch.ones_like(ELIGIBLE)}, "eligible marks padding"),
-        ({"attention_mask": ATTENTION[:, :5]}, "attention_mask"),
-        ({"input_ids": IDS.float()}, "input_ids"),
-        ({"operator": "erase"}, "operator"),
-        ({"operator": "mask", "mask_token_id": None}, "mask_token_id"),
         ({"target": 2}, "target"),
-        ({"target": [1, 1]}, "target"),
         ({"batch_size": 0}, "batch_size"),
         ({"scores": torch.full_like(SCORES, float("nan"))}, "finite"),
+        # a TokenBatch built directly, past the checks of TokenBatch.build
+        (
+            {"batch": dataclasses.replace(tokens(), eligible=ELIGIBLE | True)},
+            "eligible marks padding",
+        ),
     ],
 )
 def test_bad_arguments_raise_value_error(bow_model, change, message) -> None:
     kwargs = {
         "predict_proba": bow_model,
-        "input_ids": IDS,
-        "attention_mask": ATTENTION,
-        "eligible": ELIGIBLE,
+        "batch": tokens(None),
         "scores": SCORES,
-        "target": None,
-        "mask_token_id": MASK,
+        "removal": Removal(),
     }
     kwargs.update(change)
+    if "target" in kwargs:
+        kwargs["batch"] = tokens(kwargs.pop("target"))
     with pytest.raises(ValueError, match=message):
         faithfulness_metrics(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"eligible": ELIGIBLE[:, :5]}, "eligible"),
+        ({"eligible": torch.ones_like(ELIGIBLE)}, "eligible marks padding"),
+        ({"attention": ATTENTION[:, :5]}, "attention_mask"),
+        ({"ids": IDS.float()}, "input_ids"),
+        ({"target": [1, 1]}, "target"),
+        ({"target": [1.0]}, "target"),
+    ],
+)
+def test_bad_token_batch_raises_value_error(change, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        tokens(**change)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "erase"}, "operator"),
+        ({"kind": "mask", "pad_token_id": PAD}, "mask_token_id"),
+    ],
+)
+def test_bad_removal_raises_value_error(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        Removal(**kwargs)
+
+
+def test_metrics_take_a_token_batch_and_a_removal() -> None:
+    """One order everywhere: forward, batch, scores, removal; the argument lists
+    of the old API (ids, mask, eligible, scores, target, operator=...) fail."""
+    signed = [comprehensiveness, sufficiency, deletion_curve, insertion_curve]
+    signed += [deletion_auc, insertion_auc, lerf_minus_morf, leave_one_out_tau]
+    signed.append(faithfulness_metrics)
+    for metric in signed + [dependence_metrics]:
+        names = list(inspect.signature(metric).parameters)
+        assert names[1:4] == ["batch", "scores", "removal"], metric.__name__
+        assert not {"operator", "pad_token_id", "mask_token_id"} & set(names)
+    with pytest.raises(TypeError, match="batch must be a TokenBatch"):
+        comprehensiveness(None, IDS, ATTENTION, ELIGIBLE)
+    with pytest.raises(TypeError, match="removal must be a Removal"):
+        comprehensiveness(None, tokens(), SCORES, "delete")
+    with pytest.raises(TypeError, match="operator"):
+        comprehensiveness(None, tokens(), SCORES, Removal(), operator="mask")
+    batch = TokenBatch.build(IDS, ATTENTION, ELIGIBLE, mask_token_id=MASK)
+    assert batch.removal("mask") == Removal("mask", PAD, MASK)
+    assert batch.removal() == Removal("delete", PAD, MASK)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        batch.removal().kind = "mask"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        batch.target = None
 
 
 def test_predict_proba_must_return_a_batch_of_class_scores() -> None:
@@ -365,7 +393,7 @@ def test_predict_proba_must_return_a_batch_of_class_scores() -> None:
         return torch.ones(input_ids.shape[0])
 
     with pytest.raises(ValueError, match="predict_proba"):
-        comprehensiveness(flat, IDS, ATTENTION, ELIGIBLE, SCORES)
+        comprehensiveness(flat, tokens(), SCORES, Removal())
 
 
 def test_curve_helpers() -> None:

@@ -9,6 +9,7 @@ import torch
 from eval_toy_models import CLS, MASK, PAD, SEP
 
 from captum_sigma.evaluation import (
+    Removal,
     delete_tokens,
     eligible_token_mask,
     mask_tokens,
@@ -53,6 +54,24 @@ def test_remove_tokens_dispatches_on_operator() -> None:
     masked = remove_tokens(IDS, ATTENTION, REMOVE, "mask", mask_token_id=MASK)
     assert torch.equal(deleted[0], delete_tokens(IDS, ATTENTION, REMOVE)[0])
     assert torch.equal(masked[0], mask_tokens(IDS, ATTENTION, REMOVE, MASK)[0])
+
+
+def test_removal_applies_its_operator_with_its_ids() -> None:
+    deleted = Removal("delete", pad_token_id=9).apply(IDS, ATTENTION, REMOVE)
+    masked = Removal("mask", mask_token_id=MASK).apply(IDS, ATTENTION, REMOVE)
+    for got, want in zip(deleted, delete_tokens(IDS, ATTENTION, REMOVE, 9)):
+        assert torch.equal(got, want)
+    for got, want in zip(masked, mask_tokens(IDS, ATTENTION, REMOVE, MASK)):
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"kind": "drop"}, "operator"), ({"kind": "mask"}, "mask_token_id")],
+)
+def test_removal_rejects_a_bad_kind_when_built(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Removal(**kwargs)
 
 
 def test_removing_nothing_is_the_identity() -> None:

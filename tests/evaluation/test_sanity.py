@@ -19,6 +19,8 @@ from captum_sigma.evaluation import (
     run_model_randomization,
 )
 
+from comparison.merge import select
+
 transformers = pytest.importorskip("transformers")
 
 WORDS = "the a film movie is was good bad great boring fun dull witty plot".split()
@@ -200,7 +202,7 @@ def test_constant_scores_give_nan(trained) -> None:
 def test_mismatched_sentences_or_targets_raise(trained) -> None:
     order = list(range(len(TEXTS)))[::-1]
     with pytest.raises(ValueError, match="same sentences"):
-        model_randomization_check(trained, trained.select(order))
+        model_randomization_check(trained, select(trained, order))
     flipped = dataclasses.replace(trained, target=1 - trained.target)
     with pytest.raises(ValueError, match="same targets"):
         model_randomization_check(trained, flipped)

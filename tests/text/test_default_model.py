@@ -76,9 +76,7 @@ def test_metadata_describes_the_weights() -> None:
     assert DEFAULT_METADATA_PATH.is_file()
     assert metadata["accuracy"]["test"] >= 0.80
     assert metadata["weights_bytes"] == DEFAULT_WEIGHTS_PATH.stat().st_size
-    assert metadata["command"].startswith(
-        "python -m captum_sigma.text.train_default_model"
-    )
+    assert metadata["command"].startswith("python scripts/train_default_model.py")
     assert metadata["split"]["sizes"] == {
         "train": 7030,
         "validation": 500,

@@ -157,8 +157,8 @@ def test_layer_matches_the_core_api_with_r_from_the_same_sample(tiny_bert, token
         regularization=r,
         return_input_shape=False,
         return_sigma=True,
-        n_steps=STEPS,
-        rate=DEFAULT_TEXT_OPTIONS.rate,  # the explainer's default options, layers too
+        # the explainer's default options, layers too
+        options=SigmaOptions(n_steps=STEPS, rate=DEFAULT_TEXT_OPTIONS.rate),
     )
     torch.testing.assert_close(torch.tensor(ours.sigma), sigma[0], rtol=1e-4, atol=0)
 

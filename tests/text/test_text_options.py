@@ -7,7 +7,7 @@ from text_models import make_tokenizer
 
 from captum_sigma import REFERENCE_OPTIONS, SigmaOptions
 from captum_sigma.cli import build_parser
-from captum_sigma.cli_checks import sigma_options
+from captum_sigma.cli.text_options import sigma_options
 from captum_sigma.text import PRESETS, TextExplainer
 from captum_sigma.text.presets import OUTPUTS, merge_options
 
@@ -41,6 +41,23 @@ def test_presets_are_one_record_each():
     fast = PRESETS["fast"].options
     assert fast.passes_per_example(n_outputs=1) <= 50  # the old cost
     assert fast.chains >= 2  # still a standard error
+
+
+def test_the_torch_free_choices_are_the_presets():
+    """Help texts come from text.choices and the presets (no torch): one source."""
+    import subprocess
+    import sys
+
+    from captum_sigma.text import choices
+
+    assert tuple(PRESETS) == choices.PRESET_NAMES
+    assert OUTPUTS == choices.OUTPUTS
+    code = (
+        "import sys; import captum_sigma.text.presets as p; "
+        "print('torch' in sys.modules, len(p.describe_presets()) > 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "True"], out.stderr
 
 
 def test_merge_options_takes_what_differs_from_the_defaults_then_flat():

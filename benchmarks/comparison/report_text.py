@@ -21,6 +21,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,17 +55,16 @@ from captum_sigma.evaluation.report import (
     stability_table,
     write_csv,
 )
-from captum_sigma.evaluation.report_verdict import (
-    adoption_lines,
+from captum_sigma.evaluation.sanity import SanityResult
+from captum_sigma.evaluation.stats import Interval
+
+from comparison.report_verdict import (
     sanity_section,
     study_section,
     verdict_lines,
 )
-from captum_sigma.evaluation.sanity import SanityResult
-from captum_sigma.evaluation.stages import Stages
-from captum_sigma.evaluation.stats import Interval
-from captum_sigma.evaluation.study import StudyChoice
-from captum_sigma.evaluation.verdict import plot_verdict, verdict_table
+from comparison.stages import Stages
+from comparison.verdict import plot_verdict, verdict_table
 
 __all__ = [
     "VERDICT_END",
@@ -247,7 +247,7 @@ def write_report(
     faithful_table: ComparisonResult,
     planted: dict[str, PlantedTokenResult],
     *,
-    study: tuple[StudyChoice, ComparisonResult],
+    study: dict[str, Any],
     sanity: tuple[SanityResult, SanityResult | None],
     stages: Stages,
     lines_model: list[str],
@@ -263,7 +263,7 @@ def write_report(
         main: The scored test table (every method, both families).
         faithful_table: ``main`` on the faithful sentences, with the faithful row.
         planted: ``{"proba": ...}``, the planted-token evaluation.
-        study: The study's choice and its scored validation comparison.
+        study: The trust study (:func:`comparison.trust_study.run_study`).
         sanity: The model randomisation check and its seed floor.
         stages: The stage cache (its seconds and which stages ran now).
         lines_model: The setup lines of :func:`model_lines`.
@@ -286,7 +286,7 @@ def write_report(
     plot_faithfulness_vs_cost(main, figures / "faithfulness_vs_cost.png", "delete")
     plot_agreement(main, figures / "agreement.png")
     plot_planted(planted["proba"], figures / "planted.png")
-    judged = judged_row(study[0], adoption_lines(study[0], main, seed=seed)[1])
+    judged = "Sigma"  # the default preset, the trust study's choice
     _, records_by_family = verdict_table(main, judged, main.families, seed=seed)
     plot_verdict(records_by_family, judged, figures / "verdict.png")
     n_html = min(6, len(faithful_table.texts))
@@ -318,9 +318,9 @@ def write_report(
     records += planted_records
     write_csv(records, out / "comparison.csv")
 
-    # every stage as long as it took when computed, plus loading and writing now
-    computed_now = sum(stages.seconds[k] for k in stages.computed)
-    total = sum(stages.seconds.values()) + time.perf_counter() - start - computed_now
+    # every stage as long as it took when computed; loading the model and writing
+    # are left out, so that a rerun from the cached stages writes the same bytes
+    total = sum(stages.seconds.values())
     text = compose_markdown(
         main,
         faithful_table,
@@ -337,25 +337,14 @@ def write_report(
     )
     path = out / "comparison.md"
     path.write_text(text, encoding="utf-8")
-    LOG.info("wrote %s (total %.0f s)", path, total)
+    LOG.info("wrote %s (this run: %.0f s)", path, time.perf_counter() - start)
     return path
-
-
-def judged_row(choice: StudyChoice, adopted: bool) -> str:
-    """The row the verdict is about: the adopted candidate, else ``"Sigma"``."""
-    return choice.chosen.name if adopted else "Sigma"
 
 
 def _explained(result: ComparisonResult, row: str) -> str:
     """What a Sigma row explains, from its recorded settings."""
     settings = result.settings.get("methods", {}).get(row, {})
     return str(settings.get("explained", "output recorded in its settings"))
-
-
-def _judged_text(adopted: bool) -> str:
-    if adopted:
-        return "the configuration the study adopted as the new explainer default"
-    return "the explainer default"
 
 
 def _sigma_rows(result: ComparisonResult) -> list[str]:
@@ -678,7 +667,7 @@ def compose_markdown(
     planted: dict[str, PlantedTokenResult],
     planted_lines: list[str],
     *,
-    study: tuple[StudyChoice, ComparisonResult],
+    study: dict[str, Any],
     sanity: tuple[SanityResult, SanityResult | None],
     stage_seconds: dict[str, float],
     lines_model: list[str],
@@ -694,11 +683,11 @@ def compose_markdown(
         faithful_table: ``main`` on the faithful sentences, with the faithful row.
         planted: ``{"proba": ...}``, the planted-token evaluation.
         planted_lines: The planted section of :func:`planted_section`.
-        study: The study's choice and its scored validation comparison.
+        study: The trust study (:func:`comparison.trust_study.run_study`).
         sanity: The model randomisation check and its seed floor.
         stage_seconds: Seconds per stage (as long as each took when computed).
         lines_model: The setup lines of :func:`model_lines`.
-        total: Wall time of the run in seconds.
+        total: CPU seconds of the stages, each as long as it took when computed.
         seed: Seed of the run and of the bootstrap.
         batch_size: Sentences per batch of the run.
         arguments: The command-line arguments that changed the results, as text.
@@ -706,7 +695,6 @@ def compose_markdown(
     Returns:
         The markdown.
     """
-    choice, study_result = study
     check, floor = sanity
     n_main, n_c = len(main.texts), len(faithful_table.texts)
     curve_n = main.settings["curve_n"]
@@ -714,8 +702,7 @@ def compose_markdown(
     sigma = main.settings["methods"]["Sigma"]
     faithful = faithful_table.settings["methods"]["Sigma (faithful)"]
     stage_text = ", ".join(f"{k} {v / 60:.1f} min" for k, v in stage_seconds.items())
-    adoption, adopted = adoption_lines(choice, main, seed=seed)
-    judged = judged_row(choice, adopted)
+    judged = "Sigma"  # the default preset, the trust study's choice
     table_lines, records = verdict_table(main, judged, main.families, seed=seed)
     sigma_rows = _sigma_rows(main)
     parts = [
@@ -736,8 +723,7 @@ def compose_markdown(
             planted["proba"],
             check,
             floor,
-            choice=choice,
-            adopted=adopted,
+            study=study,
             row=judged,
             seed=seed,
         ),
@@ -746,7 +732,7 @@ def compose_markdown(
         f"![{judged} against every method, per metric family]"
         "(comparison_figures/verdict.png)",
         "",
-        f"`{judged}` ({_judged_text(adopted)}) against every other row of the test "
+        f"`{judged}` (the default preset) against every other row of the test "
         f"table ({n_main} sentences{curve_text}): cells significantly won / tied / "
         "lost per metric family (paired 95 % bootstrap of the per-sentence difference; "
         "FeatureAblation's leave-one-out τ, ~1 by construction, left out against "
@@ -756,18 +742,6 @@ def compose_markdown(
         "",
         "## Summary",
         "",
-        *(
-            [
-                "Row `Sigma` below is the explainer default this run started with "
-                f"({_explained(main, 'Sigma')}, rate {sigma.get('rate')}); the "
-                "study's adopted "
-                f"configuration, the default from now on, is the row `{judged}` "
-                "(see the study's section and the verdict above).",
-                "",
-            ]
-            if adopted
-            else []
-        ),
         *headline_lines(main, faithful_table, planted, seed),
         "",
         f"Sigma in the test table: mean, rank among the {len(main.rows)} rows "
@@ -792,11 +766,7 @@ def compose_markdown(
         "",
         "## Which Sigma configuration? (validation split)",
         "",
-        *study_section(choice, study_result, seed=seed),
-        "",
-        "On the test sentences:",
-        "",
-        *adoption,
+        *study_section(study),
         "",
         "## Setup",
         "",
@@ -804,7 +774,7 @@ def compose_markdown(
         *lines_model,
         "- data: the held-out `test` split of "
         "`captum_sigma.text.default_model.rotten_tomatoes_split` (1,000 sentences, "
-        "never used for training or model selection; the configuration study uses "
+        "never used for training or model selection; the trust study uses "
         "the `validation` split only); sentences drawn without replacement from 8 "
         "cells (label x token-length quartile of the split), round-robin over the "
         f"cells (seed {seed}), so every prefix is stratified: test table = first "
@@ -871,9 +841,9 @@ def compose_markdown(
         "CPU, one thread per process; stages ran in up to three processes on "
         "two cores, so the seconds carry some contention and the passes are the "
         "comparable cost",
-        f"- wall time of this run: {total / 60:.1f} min of CPU ({stage_text}; "
-        "cached stages show the time they took when computed; stages ran in two "
-        "processes side by side)",
+        f"- CPU time of the stages: {total / 60:.1f} min ({stage_text}; each as long "
+        "as it took when computed, so a rerun from the cache writes the same report; "
+        "stages ran in two processes side by side)",
         "",
         f"## Test table: {n_main} sentences",
         "",

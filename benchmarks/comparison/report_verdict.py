@@ -1,37 +1,33 @@
 r"""The report's answer to "is Sigma worth using?": study, sanity check, verdict.
 
 Markdown sections of ``comparison.md`` generated from the numbers:
-:func:`study_section` (the configuration study on the validation sentences and its
-fixed criterion), :func:`adoption_lines` (the chosen candidate against the
-explainer default on the test sentences), :func:`sanity_section` (the model
+:func:`study_section` (the trust study of ``docs/trust-study.md`` on the validation
+sentences and its pre-registered rule), :func:`sanity_section` (the model
 randomisation check of Adebayo et al. 2018) and :func:`verdict_lines` (where
-Sigma wins, ties and loses, per metric family; :mod:`~captum_sigma.evaluation.verdict`).
+Sigma wins, ties and loses, per metric family; :mod:`comparison.verdict`).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
 from captum_sigma.evaluation.compare import (
     METRIC_FAMILY_LABELS,
-    METRICS,
     ComparisonResult,
 )
 from captum_sigma.evaluation.planted import PlantedTokenResult
 from captum_sigma.evaluation.report import format_interval, markdown_table
 from captum_sigma.evaluation.sanity import SanityResult
-from captum_sigma.evaluation.stats import paired_bootstrap_interval
-from captum_sigma.evaluation.study import (
-    ADOPTION_RULE,
-    CRITERION,
-    CRITERION_CELLS,
-    StudyChoice,
-    StudyConfig,
-    adopt,
-)
-from captum_sigma.evaluation.verdict import Record
 
-__all__ = ["adoption_lines", "sanity_section", "study_section", "verdict_lines"]
+from comparison.trust_study import (
+    CELLS,
+    CONFIDENT,
+    MAX_FLAT_CONFIDENT,
+    MIN_PLANTED_HIT1,
+)
+from comparison.verdict import Record
+
+__all__ = ["sanity_section", "study_section", "verdict_lines"]
 
 _SHORT = {
     "comprehensiveness": "comp.",
@@ -41,112 +37,87 @@ _SHORT = {
 }
 
 
-def study_section(
-    choice: StudyChoice, study: ComparisonResult, *, seed: int = 0
-) -> list[str]:
-    r"""The study's protocol, its validation table (best first) and the choice.
+def study_section(study: dict[str, Any]) -> list[str]:
+    r"""The trust study's protocol, its validation table (chosen first) and choice.
 
     Args:
-        choice (StudyChoice): :func:`~captum_sigma.evaluation.study.choose`'s.
-        study (ComparisonResult): The candidates scored on the validation
-                sentences (for the home-ground column and the sentence count).
-        seed (int, optional): Unused (kept for symmetry). Default: 0.
+        study (dict): :func:`comparison.trust_study.run_study`'s result.
 
     Returns:
         Markdown lines.
     """
-    operators = list(choice.means)
-    header = ["rank", "candidate", "scale from"]
-    header += [f"{_SHORT[m]} {op}" for op in operators for m, _ in CRITERION_CELLS]
-    header += ["home ground comp. delete", "mean rank ↓"]
-    cells = []
-    for position, index in enumerate(choice.order(), start=1):
-        config = choice.configs[index]
-        row = [str(position), _config_name(config), config.scale_label]
-        row += [
-            f"{choice.means[op][m][index]:.3f}"
-            for op in operators
-            for m, _ in CRITERION_CELLS
-        ]
-        home = study.metrics["delete"][config.name].get("repr_comprehensiveness")
-        row.append("n/a" if home is None else f"{np.nanmean(home):.2f}")
-        row.append(f"{choice.mean_rank[index]:.2f}")
-        cells.append(row)
-    directions = ", ".join(
-        f"{_SHORT[m]} {'↑' if higher else '↓'}" for m, higher in CRITERION_CELLS
+    decision = study["decision"]
+    rows = sorted(
+        study["rows"],
+        key=lambda r: (r.get("mean_rank") is None, r.get("mean_rank") or 0.0),
     )
-    default = next(c for c in choice.configs if c.is_default())
+    header = ["candidate", *[_CELL_NAMES[c] for c, _ in CELLS], "passes", "rank ↓"]
+    cells = []
+    for row in rows:
+        marker = " (chosen)" if row["candidate"] == decision["chosen"] else ""
+        cells.append(
+            [f"`{row['candidate']}`{marker}"]
+            + [_cell(row[c]) for c, _ in CELLS]
+            + [f"{row['passes_mean']:.0f}"]
+            + [_cell(row.get("mean_rank"), "{:.2f}", "not eligible")]
+        )
+    directions = ", ".join(
+        f"{_CELL_NAMES[c]} {'↑' if higher else '↓'}" for c, higher in CELLS
+    )
+    eligibility = (
+        "no candidate met the floors, so all were ranked"
+        if decision["none_eligible"]
+        else f"eligible: {', '.join(f'`{c}`' for c in decision['eligible'])}"
+    )
     return [
-        f"**Protocol (fixed before the test run).** {CRITERION} {ADOPTION_RULE}",
+        "**Protocol (fixed and committed before the first run: "
+        "`docs/trust-study.md`).** Each candidate explains the first "
+        f"{study['n']} sentences of the validation split with seeds 0 and 1 "
+        "under the default preset's budget (its `rate` replaced by the "
+        "candidate's). A candidate is eligible if its flat share among confident "
+        f"predictions (p ≥ {CONFIDENT}) is at most {MAX_FLAT_CONFIDENT} and its "
+        f"planted hit@1 at least {MIN_PLANTED_HIT1}; eligible candidates are "
+        "ranked in every cell (ties share their mean rank) and the lowest mean "
+        "rank is chosen.",
         "",
-        f"{len(choice.configs)} candidates on {len(study.texts)} sentences of the "
-        "validation split (stratified like the test sentences; never used for "
-        f"training). Columns: means over the sentences ({directions}); the "
-        "home-ground column (representation change at the default's output) is "
-        "not in the criterion.",
+        f"Cells ({directions}): seed agreement of the most informative word piece "
+        "(top-1) and mean top-3 overlap between the two seeds; planted hit@1 on "
+        f"{study['n_planted']} planted validation sentences (a tiny BERT trained "
+        f"in-repo on {study['planted_train']} sentences, half of one class "
+        "carrying the planted word); the flat share among confident predictions; "
+        "AOPC comprehensiveness / sufficiency of the signed drop of p_c and of "
+        "the total-variation distribution change (deletion). Passes: forward "
+        "rows per sentence (mean).",
         "",
         markdown_table(header, cells),
         "",
-        f"**Chosen:** `{choice.chosen.name}` (mean rank "
-        f"{choice.mean_rank[choice.configs.index(choice.chosen)]:.2f}); the "
-        f"explainer default `{default.name}` has mean rank "
-        f"{choice.mean_rank[choice.configs.index(default)]:.2f}.",
+        f"**Chosen by the rule:** `{decision['chosen']}` ({eligibility}). The "
+        "`default` preset (`captum_sigma/text/presets.py`) explains "
+        f"{_preset_words()}: the row `Sigma` below.",
     ]
 
 
-def _config_name(config: StudyConfig) -> str:
-    marker = " (default)" if config.is_default() else ""
-    return f"{config.output}, rate {config.rate:g}, scale {config.scale:.3g}{marker}"
+_CELL_NAMES = {
+    "seed_top1": "seed top-1",
+    "seed_top3": "seed top-3",
+    "planted_hit1": "planted hit@1",
+    "flat_confident": "flat (confident)",
+    "comprehensiveness": "comp.",
+    "sufficiency": "suff.",
+    "dist_comprehensiveness": "Δdist comp.",
+    "dist_sufficiency": "Δdist suff.",
+}
 
 
-def adoption_lines(
-    choice: StudyChoice, table: ComparisonResult, *, seed: int = 0
-) -> tuple[list[str], bool]:
-    r"""The chosen candidate against the default on the test sentences.
+def _cell(value: Any, fmt: str = "{:.2f}", missing: str = "n/a") -> str:
+    return missing if value is None else fmt.format(value)
 
-    Args:
-        choice (StudyChoice): The study's choice.
-        table (ComparisonResult): The scored test table (with both rows when the
-                chosen candidate is not the default).
-        seed (int, optional): Bootstrap seed. Default: 0.
 
-    Returns:
-        (lines, adopted): Markdown lines and whether the rule adopts it.
-    """
-    if choice.chosen.is_default():
-        return [
-            "The study chose the explainer default itself, so the default stays; "
-            "the test tables below score it as row `Sigma`."
-        ], False
-    name = choice.chosen.name
-    header = ["cell", "operator", f"{name} − Sigma", "verdict"]
-    cells, outcomes = [], []
-    scored = [(m, higher) for m, higher in CRITERION_CELLS if m in table.metric_names]
-    for op in table.operators:
-        for metric, higher in scored:
-            interval = paired_bootstrap_interval(
-                table.metrics[op][name][metric],
-                table.metrics[op]["Sigma"][metric],
-                seed=seed,
-            )
-            outcome = 0
-            if interval.low > 0 or interval.high < 0:
-                outcome = 1 if (interval.low > 0) == higher else -1
-            outcomes.append(outcome)
-            word = {1: "better", -1: "worse", 0: "tie"}[outcome]
-            cells.append([METRICS[metric][0], op, format_interval(interval), word])
-    adopted = adopt(outcomes)
-    decision = (
-        "adopted: it becomes the default of TextExplainer and the CLI"
-        if adopted
-        else "not adopted: the default stays"
-    )
-    return [
-        markdown_table(header, cells),
-        "",
-        f"Significantly better in {outcomes.count(1)} and worse in "
-        f"{outcomes.count(-1)} of {len(outcomes)} criterion cells: **{decision}**.",
-    ], adopted
+def _preset_words() -> str:
+    from captum_sigma.text.presets import PRESETS
+
+    preset = PRESETS["default"]
+    return f"the {preset.output} / r at rate {preset.options.rate:g}"
 
 
 def sanity_section(
@@ -198,8 +169,7 @@ def verdict_lines(
     sanity: SanityResult,
     floor: SanityResult | None = None,
     *,
-    choice: StudyChoice | None = None,
-    adopted: bool = False,
+    study: dict[str, Any] | None = None,
     row: str = "Sigma",
     seed: int = 0,
 ) -> list[str]:
@@ -208,13 +178,12 @@ def verdict_lines(
     Args:
         table (ComparisonResult): The scored test table.
         records (dict): ``records[family][other]``
-                (:func:`~captum_sigma.evaluation.verdict.verdict_table`).
+                (:func:`comparison.verdict.verdict_table`).
         planted (PlantedTokenResult): The planted-token evaluation.
         sanity (SanityResult): The model randomisation check.
         floor (SanityResult, optional): Its seed-vs-seed floor. Default: None.
-        choice (StudyChoice, optional): The configuration study's choice.
-        adopted (bool, optional): Whether the adoption rule made the choice the
-                new default (``row`` is then the chosen candidate's row).
+        study (dict, optional): The trust study
+                (:func:`comparison.trust_study.run_study`).
         row (str, optional): The judged row. Default: "Sigma".
         seed (int, optional): Bootstrap seed. Default: 0.
 
@@ -222,20 +191,12 @@ def verdict_lines(
         Markdown lines.
     """
     lines = []
-    if choice is not None:
-        if choice.chosen.is_default():
-            status = "the explainer default itself"
-        elif adopted:
-            status = (
-                "adopted by the rule on the test sentences: it is the explainer "
-                "default from now on, replacing this run's row `Sigma`"
-            )
-        else:
-            status = "not adopted by the rule on the test sentences"
+    if study is not None:
         lines.append(
-            f"- **Configuration**: of {len(choice.configs)} candidates on the "
-            f"validation split, the fixed criterion chose `{choice.chosen.name}` "
-            f"({status}); the lines below judge `{row}`."
+            f"- **Configuration**: of {len(study['rows'])} candidates on "
+            f"{study['n']} validation sentences, the pre-registered rule of "
+            f"`docs/trust-study.md` chose `{study['decision']['chosen']}`; the "
+            f"default preset explains {_preset_words()} (row `{row}`)."
         )
     for family, by_other in records.items():
         cells = max(r.cells for r in by_other.values())

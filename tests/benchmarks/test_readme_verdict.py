@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from captum_sigma.evaluation.report_text import VERDICT_START, verdict_block
+from comparison.report_text import VERDICT_START, verdict_block
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_readme_carries_the_reports_verdict() -> None:

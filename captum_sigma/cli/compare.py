@@ -1,4 +1,4 @@
-r"""The ``compare`` command: compare attribution methods on sentences from a file.
+r"""``captum-sigma compare``: compare attribution methods on sentences from a file.
 
 ``register_compare(subparsers)`` adds the sub-command to an ``argparse``
 sub-parser set; :mod:`captum_sigma.cli` registers it as ``captum-sigma compare``::
@@ -7,8 +7,11 @@ sub-parser set; :mod:`captum_sigma.cli` registers it as ``captum-sigma compare``
         [--model DIR] [--methods Sigma IntegratedGradients ...] [--out DIR] \
         [--n N] [--device cpu] [--seed 0] [--batch-size 16]
 
-Its checks, model loading and text reading are the CLI's own
-(:mod:`captum_sigma.cli_checks`).
+Its file checks, model loading and text reading are the CLI's own
+(:mod:`captum_sigma.cli.checks`, :mod:`captum_sigma.cli.model`); the device and the
+method names are checked by the library's rules
+(:func:`~captum_sigma.text.resolve.resolve_device`,
+:func:`~captum_sigma.evaluation.methods.default_methods`), before the model loads.
 
 It writes ``comparison.md``, ``comparison.csv``, ``comparison.html`` and
 ``figures/*.png`` into ``--out`` (every metric of the three families of
@@ -26,7 +29,28 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["register_compare", "run_compare", "summary_lines"]
+from captum_sigma.cli.common import add_progress_options, exit_codes_epilog
+
+__all__ = ["METHOD_NAMES", "register_compare", "run_compare", "summary_lines"]
+
+#: The registry's methods (``captum_sigma.evaluation.methods``: Sigma, then
+#: ``DEFAULT_METHOD_NAMES``, then ``SIGMA_PROBABILITY_ROW`` and ``SIGMA_LOGIT_ROW``),
+#: written out for ``--help``, which loads no torch (the evaluation package does);
+#: ``tests/cli/test_cli_package.py`` checks they agree. The library checks the names
+#: given (:func:`_checked`).
+METHOD_NAMES = (
+    "Sigma",
+    "IntegratedGradients",
+    "Saliency",
+    "InputXGradient",
+    "DeepLift",
+    "FeatureAblation",
+    "Lime",
+    "KernelShap",
+    "Random",
+    "Sigma (probability, self-normalised)",
+    "Sigma (logit / r, previous default)",
+)
 
 
 def register_compare(subparsers: Any) -> argparse.ArgumentParser:
@@ -39,13 +63,7 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
         parser (argparse.ArgumentParser): The sub-command's parser; its
         ``func`` default is :func:`run_compare`.
     """
-    from captum_sigma.cli_checks import add_progress_options, exit_codes_epilog
-    from captum_sigma.evaluation.methods import (
-        DEFAULT_METHOD_NAMES,
-        SIGMA_LOGIT_ROW,
-        SIGMA_PROBABILITY_ROW,
-    )
-
+    *defaults, probability_row, logit_row = METHOD_NAMES
     parser = subparsers.add_parser(
         "compare",
         help="compare attribution methods (faithfulness, cost, agreement)",
@@ -75,9 +93,8 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         metavar="NAME",
-        help="methods to run (default: all but the last two): Sigma "
-        f"{' '.join(DEFAULT_METHOD_NAMES)} '{SIGMA_PROBABILITY_ROW}' "
-        f"'{SIGMA_LOGIT_ROW}'",
+        help="methods to run (default: all but the last two): "
+        f"{' '.join(defaults)} '{probability_row}' '{logit_row}'",
     )
     parser.add_argument(
         "--faithful",
@@ -108,10 +125,9 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
 def run_compare(args: argparse.Namespace) -> int:
     r"""Runs the comparison described by parsed arguments and writes its files.
 
-    Every flag and file is checked (:mod:`captum_sigma.cli_checks`, shared with
-    the other subcommands) before the model loads: a missing file, an unknown
-    method or device, a ``--model`` that is not a local sequence classifier (a
-    bare encoder would get a random head) each raise a one-line error.
+    Every flag and file is checked before the model loads: a missing file, an
+    unknown method or device, a ``--model`` that is not a local sequence classifier
+    (a bare encoder would get a random head) each raise a one-line error.
 
     Args:
         args (argparse.Namespace): From the ``compare`` parser.
@@ -119,7 +135,8 @@ def run_compare(args: argparse.Namespace) -> int:
     Returns:
         status (int): 0 on success.
     """
-    from captum_sigma.cli_checks import load_checked_model, show_progress
+    from captum_sigma.cli.common import show_progress
+    from captum_sigma.cli.model import load_checked_model
     from captum_sigma.evaluation.compare import compare
 
     texts, sigma_settings, methods, info, device = _checked(args)
@@ -201,23 +218,19 @@ def summary_lines(result: Any, row: str = "Sigma", seed: int = 0) -> list[str]:
 
 def _checked(args: argparse.Namespace) -> tuple[Any, ...]:
     """Every check of ``compare`` (no weights loaded)."""
-    from captum_sigma.cli_checks import (
-        check_device,
-        check_methods,
-        check_model,
+    from captum_sigma.cli.checks import (
         check_output_dir,
         check_positive,
         read_text_lines,
     )
+    from captum_sigma.cli.common import CliError
+    from captum_sigma.cli.model import check_model
     from captum_sigma.evaluation.compare import (
         DEFAULT_SIGMA_SETTINGS,
         FAITHFUL_SIGMA_SETTINGS,
     )
-    from captum_sigma.evaluation.methods import (
-        DEFAULT_METHOD_NAMES,
-        SIGMA_LOGIT_ROW,
-        SIGMA_PROBABILITY_ROW,
-    )
+    from captum_sigma.evaluation.methods import default_methods
+    from captum_sigma.text.resolve import resolve_device
 
     check_positive("--n", args.n)
     check_positive("--batch-size", args.batch_size)
@@ -225,15 +238,13 @@ def _checked(args: argparse.Namespace) -> tuple[Any, ...]:
     sigma_settings = (
         FAITHFUL_SIGMA_SETTINGS if args.faithful else DEFAULT_SIGMA_SETTINGS
     )
-    known = [
-        *sigma_settings,
-        *DEFAULT_METHOD_NAMES,
-        SIGMA_PROBABILITY_ROW,
-        SIGMA_LOGIT_ROW,
-    ]
-    methods = check_methods(args.methods, known)
+    methods = None if args.methods is None else list(args.methods)
+    try:
+        default_methods(methods, sigma_settings=sigma_settings)  # loads no weights
+    except ValueError as error:
+        raise CliError(f"--methods: {error}") from None
     info = check_model(args.model, need_classifier=True)
-    device = check_device(args.device)
+    device = resolve_device(args.device, "--device")
     check_output_dir(args.out, "--out")
     return texts, sigma_settings, methods, info, device
 

@@ -18,7 +18,9 @@ from captum_sigma.evaluation.html_view import comparison_html
 from captum_sigma.evaluation.methods import SIGMA_PROBABILITY_ROW
 from captum_sigma.evaluation.planted import PlantedTokenResult
 from captum_sigma.evaluation.ranking import SeedStability
-from captum_sigma.evaluation.report_text import (
+from captum_sigma.evaluation.sanity import SanityResult
+
+from comparison.report_text import (
     VERDICT_END,
     VERDICT_START,
     compose_markdown,
@@ -26,15 +28,9 @@ from captum_sigma.evaluation.report_text import (
     verdict_block,
     write_report,
 )
-from captum_sigma.evaluation.sanity import SanityResult
-from captum_sigma.evaluation.stages import Stages
-from captum_sigma.evaluation.study import (
-    ADOPTION_RULE,
-    CRITERION,
-    choose,
-    study_configs,
-)
-from captum_sigma.evaluation.verdict import verdict_table
+from comparison.stages import Stages
+from comparison.trust_study import CANDIDATES, CELLS, choose
+from comparison.verdict import verdict_table
 
 OPERATORS = ("delete", "mask")
 TOKENS = ["[CLS]", "a", "<b>", "c", "[SEP]"]
@@ -148,18 +144,35 @@ def sanity_results(rows: Sequence[str], n: int = 5) -> tuple:
     return result(rows), result(["Sigma", "Lime", "|Lime|"])
 
 
+def trust_study_result(seed: int = 9) -> dict:
+    """A trust-study result (:func:`comparison.trust_study.run_study`'s shape)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, output, rate in CANDIDATES:
+        row = dict(candidate=name, output=output, rate=rate)
+        row.update({cell: float(rng.uniform()) for cell, _ in CELLS})
+        row.update(passes_mean=float(rng.integers(50, 500)), passes_p90=500.0)
+        rows.append(row)
+    rows[0]["planted_hit1"] = 0.1  # not eligible
+    return dict(
+        split="validation",
+        n=24,
+        n_planted=20,
+        planted_train=7030,
+        rows=rows,
+        decision=choose(rows),
+    )
+
+
 @pytest.fixture
 def tables():
-    configs = study_configs(0.0556)[:3]
-    study = synthetic([c.name for c in configs], n=4, seed=9)
-    choice = choose(study.metrics, configs)
-    assert not choice.chosen.is_default()  # the test table then has its row
-    methods = MAIN + [choice.chosen.name] + SAMPLING + ["IntegratedGradients (logit)"]
-    stochastic = ["Sigma", SIGMA_PROBABILITY_ROW, choice.chosen.name, *SAMPLING]
+    study = trust_study_result()
+    methods = MAIN + SAMPLING + ["IntegratedGradients (logit)"]
+    stochastic = ["Sigma", SIGMA_PROBABILITY_ROW, *SAMPLING]
     main = synthetic(methods, n=6, seed=0, stochastic=stochastic)
     faithful = synthetic(methods + ["Sigma (faithful)"], n=2, seed=7)
     sanity = sanity_results(main.rows)
-    return main, faithful, planted_results(), (choice, study), sanity
+    return main, faithful, planted_results(), study, sanity
 
 
 def _settings(**overrides) -> dict:
@@ -195,7 +208,7 @@ def test_compose_markdown_is_generated_from_the_numbers(tables) -> None:
         assert f"\n{heading}\n" in text
     assert "(arguments that change results: `--n 6`;" in text
     assert "- model: synthetic" in text
-    assert "wall time of this run: 10.0 min of CPU (study 1.0 min" in text
+    assert "CPU time of the stages: 10.0 min (study 1.0 min" in text
     assert "batches of 16 length-sorted sentences" in text
     assert "**Where Sigma loses.**" in text and "**Where Sigma wins.**" in text
     for row in main.rows:
@@ -228,16 +241,21 @@ def test_compose_markdown_is_generated_from_the_numbers(tables) -> None:
         assert label in text
     assert "home ground for Sigma" in text and "Sigma's own objective" in text
     assert "curves_distribution_mask.png" in text
-    # the study: protocol before the table, every candidate ranked, the choice
-    choice, _ = study
-    assert CRITERION in text and ADOPTION_RULE in text
-    assert f"**Chosen:** `{choice.chosen.name}`" in text
+    # the study: protocol before the table, every candidate, the rule's choice
+    protocol = text.index("**Protocol (fixed and committed before the first run")
+    chosen = study["decision"]["chosen"]
+    assert protocol < text.index(f"| `{chosen}` (chosen) |")
+    assert f"**Chosen by the rule:** `{chosen}`" in text
+    for row in study["rows"]:
+        assert f"| `{row['candidate']}`" in text
+    assert f"| `{CANDIDATES[0][0]}` |" in text and "| not eligible |" in text
+    assert f"the pre-registered rule of `docs/trust-study.md` chose `{chosen}`" in (
+        verdict_block(text)
+    )
     # the sanity check: every row, and the seed floor where there is one
     for row in sanity[0].rows:
         assert f"| {row.replace('|', chr(92) + '|')} | " in text
     assert "1 (deterministic)" in text
-    # the chosen candidate against the default on the test sentences
-    assert f"| cell | operator | {choice.chosen.name} − Sigma | verdict |" in text
 
 
 def test_results_scored_before_the_unsigned_families_still_report(tables) -> None:
@@ -318,21 +336,37 @@ def test_the_page_colours_signed_rows_by_max_and_unsigned_ones_min_max() -> None
     assert saliency.count('<mark class="special">') == 2
 
 
-def test_an_adopted_candidate_is_what_the_verdict_judges(tables) -> None:
+def test_a_rerun_from_the_cached_stages_writes_the_same_bytes(tables, tmp_path):
+    """The report depends on the cached stages only: a later run (another start
+    time, the stages read back from the cache) writes byte-identical files."""
     main, faithful, planted, study, sanity = tables
-    choice, _ = study
-    name = choice.chosen.name
-    for op in main.metrics:
-        for metric, (_, higher) in METRICS.items():
-            base = main.metrics[op]["Sigma"][metric]
-            main.metrics[op][name][metric] = base + (0.5 if higher else -0.5)
-    planted["proba"].ranks[name] = np.ones(8)  # the planted rows include it then
-    text = compose_markdown(
-        main, faithful, planted, [], **_settings(study=study, sanity=sanity)
-    )
-    block = verdict_block(text)
-    assert "adopted by the rule on the test sentences" in block
-    assert f"the lines below judge `{name}`" in block
-    assert f"- **Planted token**: {name}'s hit@1" in block
-    assert f"the default from now on, is the row `{name}`" in text
-    assert "**adopted: it becomes the default of TextExplainer and the CLI**" in text
+    cache = tmp_path / "cache"
+    first = Stages(cache, "digest", fresh=False, only=None)
+    for name in ("study", "attributions", "planted"):
+        first.run(name, {}, lambda: time.sleep(0.01))
+    again = Stages(cache, "digest", fresh=False, only=None)
+    for name in ("study", "attributions", "planted"):
+        again.run(name, {}, lambda: pytest.fail("not read from the cache"))
+    outputs = []
+    for stages, start in ((first, time.perf_counter() - 5.0), (again, 0.0)):
+        out = tmp_path / f"out-{len(outputs)}"
+        write_report(
+            out,
+            main,
+            faithful,
+            planted,
+            study=study,
+            sanity=sanity,
+            stages=stages,
+            lines_model=["- model: synthetic"],
+            start=start,
+            seed=0,
+            batch_size=16,
+            arguments="defaults",
+        )
+        outputs.append(
+            {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        )
+    assert outputs[0].keys() == outputs[1].keys()
+    for name in outputs[0]:
+        assert outputs[0][name] == outputs[1][name], name

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m captum_sigma.text.train_default_model [--epochs N] [--seed S] [--out F]
+    python scripts/train_default_model.py [--epochs N] [--seed S] [--out F]
 
 The packaged all-MiniLM-L6-v2 encoder is loaded as a
 ``transformers.BertForSequenceClassification`` with two labels. Its embeddings and
@@ -372,7 +372,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     test_full = evaluate_model(reloaded, reloaded_tokenizer, test_data, desc="test")
     wall = time.perf_counter() - started
 
-    command = "python -m captum_sigma.text.train_default_model"
+    command = "python scripts/train_default_model.py"
     if args.argv:
         command += " " + " ".join(shlex.quote(a) for a in args.argv)
     metadata: dict[str, Any] = {
@@ -451,7 +451,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser of the training command."""
     parser = argparse.ArgumentParser(
-        prog="python -m captum_sigma.text.train_default_model",
+        prog="python scripts/train_default_model.py",
         description="Train the default MiniLM sentiment model on Rotten Tomatoes.",
     )
     parser.add_argument("--epochs", type=int, default=4, help="epochs (default 4)")
@@ -475,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m captum_sigma.text.train_default_model``.
+    """Entry point of ``python scripts/train_default_model.py``.
 
     Args:
         argv: Command-line arguments; defaults to ``sys.argv[1:]``.

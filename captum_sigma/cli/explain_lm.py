@@ -1,4 +1,4 @@
-r"""The ``explain-lm`` command: sigma attribution of a causal language model.
+r"""``captum-sigma explain-lm``: sigma attribution of a causal language model.
 
 ``register_explain_lm(subparsers)`` adds the sub-command to an ``argparse``
 sub-parser set; :mod:`captum_sigma.cli` registers it as ``captum-sigma
@@ -11,8 +11,10 @@ explain-lm``::
 It writes ``explain-lm.png`` (the output tokens × prompt tokens heatmap, in nats),
 ``explain-lm.html`` (the same matrix as an HTML table, every token escaped) and
 ``explain-lm.json`` into ``--out`` and prints each prompt token's information.
-Every flag and file is checked (:mod:`captum_sigma.cli_checks`, shared with the
-other subcommands) before the model's weights load: bad input costs one line on
+Every flag and file is checked before the model's weights load (the explained
+value and the device by the library's rules,
+:func:`~captum_sigma.llm.choices.check_explained` and
+:func:`~captum_sigma.text.resolve.resolve_device`): bad input costs one line on
 stderr and exit code 2. Building the parser imports neither torch nor
 transformers.
 
@@ -26,11 +28,11 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["register_explain_lm", "run_explain_lm", "token_matrix_html"]
+from captum_sigma.cli.common import CliError, add_progress_options, exit_codes_epilog
+from captum_sigma.engine.options import SigmaOptions
+from captum_sigma.llm.choices import EXPLAINED
 
-#: The explained values (``captum_sigma.llm.forward.EXPLAINED``), written out so
-#: that ``--help`` imports no torch; tests/llm/test_command.py checks they agree.
-_EXPLAINED = ("log_prob", "logit", "log_odds")
+__all__ = ["register_explain_lm", "run_explain_lm", "token_matrix_html"]
 #: Architecture-name endings of a causal language model's config.
 _CAUSAL_LM = ("ForCausalLM", "LMHeadModel")
 STEM = "explain-lm"
@@ -46,8 +48,6 @@ def register_explain_lm(subparsers: Any) -> argparse.ArgumentParser:
         parser (argparse.ArgumentParser): The sub-command's parser; its
         ``handler`` default is :func:`run_explain_lm`.
     """
-    from captum_sigma.cli_checks import add_progress_options, exit_codes_epilog
-
     parser = subparsers.add_parser(
         "explain-lm",
         help="explain a causal language model's continuation of a prompt",
@@ -80,7 +80,7 @@ def register_explain_lm(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--explained",
         default=None,
-        metavar="{" + ",".join(_EXPLAINED) + "}",
+        metavar="{" + ",".join(EXPLAINED) + "}",
         help="the next-token value explained (default: LLMSigmaAttribution's, "
         "chosen by the ground-truth study in docs/llm.md)",
     )
@@ -108,19 +108,28 @@ def register_explain_lm(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", help="cpu, cuda, cuda:N or mps; default: cuda when available"
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed (default: 0)")
+    defaults = SigmaOptions()  # torch-free: the help states the real defaults
     parser.add_argument(
-        "--steps", type=int, default=None, help="optimisation steps (default: 23)"
+        "--seed", type=int, default=None, help=f"seed (default: {defaults.seed})"
     )
     parser.add_argument(
-        "--rate", type=float, default=None, help="entropy weight (default: 0.1)"
+        "--steps",
+        type=int,
+        default=None,
+        help=f"optimisation steps (default: {defaults.n_steps})",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help=f"entropy weight (default: {defaults.rate:g})",
     )
     parser.add_argument(
         "--scale",
         type=float,
         default=None,
-        help="upper bound of sigma (default: 0.5; the paper advises about 10 x "
-        "the std of the embedding matrix)",
+        help=f"upper bound of sigma (default: {defaults.scale:g}; the paper advises "
+        "about 10 x the std of the embedding matrix)",
     )
     parser.add_argument(
         "--batch-size",
@@ -147,7 +156,7 @@ def run_explain_lm(args: argparse.Namespace) -> int:
     Returns:
         status (int): 0 on success.
     """
-    from captum_sigma.cli_checks import show_progress
+    from captum_sigma.cli.common import show_progress
 
     device, data, out = _checked(args)
     if args.threads is not None:
@@ -158,8 +167,7 @@ def run_explain_lm(args: argparse.Namespace) -> int:
     from captum.attr import TextTokenInput
 
     from captum_sigma.attr import LayerSigmaAttribution
-    from captum_sigma.llm.forward import DEFAULT_EXPLAINED
-    from captum_sigma.llm.llm_sigma import LLMSigmaAttribution
+    from captum_sigma.llm import DEFAULT_EXPLAINED, LLMSigmaAttribution
 
     explained = args.explained or DEFAULT_EXPLAINED
     sigma = LLMSigmaAttribution(
@@ -253,15 +261,15 @@ def token_matrix_html(result: Any, prompt: str, explained: str) -> str:
 
 def _checked(args: argparse.Namespace) -> Tuple[Any, Optional[List[str]], Path]:
     """Every check of ``explain-lm`` (no weights loaded)."""
-    from captum_sigma.cli_checks import (
-        CliError,
+    from captum_sigma.cli.checks import (
         check_data,
-        check_device,
-        check_model,
         check_output_dir,
         check_positive,
         check_rate,
     )
+    from captum_sigma.cli.model import check_model
+    from captum_sigma.llm.choices import check_explained
+    from captum_sigma.text.resolve import resolve_device
 
     if not args.prompt.strip():
         raise CliError("--prompt is empty")
@@ -272,39 +280,26 @@ def _checked(args: argparse.Namespace) -> Tuple[Any, Optional[List[str]], Path]:
     check_positive("--threads", args.threads)
     check_positive("--batch-size", args.batch_size)
     check_rate(args.rate)
-    if args.scale is not None and not (0 < args.scale < float("inf")):
-        raise CliError(f"--scale must be a positive finite number, got {args.scale}")
-    if args.explained is not None and args.explained not in _EXPLAINED:
-        raise CliError(
-            f"--explained {args.explained!r}: give one of {', '.join(_EXPLAINED)}"
-        )
+    check_rate(args.scale, "--scale")
+    if args.explained is not None:
+        check_explained(args.explained, "--explained")
     info = check_model(args.model)
-    architectures = _architectures(info.folder)
-    if not any(a.endswith(_CAUSAL_LM) for a in architectures):
+    if not any(a.endswith(_CAUSAL_LM) for a in info.architectures):
         raise CliError(
             f"--model {args.model}: {info.architecture} is not a causal language "
             "model (its config names no ...ForCausalLM / ...LMHeadModel "
             "architecture)"
         )
-    device = check_device(args.device)
+    device = resolve_device(args.device, "--device")
     data = check_data(args.data)
     out = check_output_dir(args.out, "--out")
     return device, data, out
-
-
-def _architectures(folder: Optional[Path]) -> List[str]:
-    if folder is None:
-        return []
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    return [str(name) for name in config.get("architectures") or []]
 
 
 def _load(folder: Path, device: Any) -> Tuple[Any, Any]:
     """The model (eval mode, on ``device``) and tokenizer; the only place weights
     are read. ``local_files_only``: never the Hub."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from captum_sigma.cli_checks import CliError
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
@@ -318,17 +313,13 @@ def _load(folder: Path, device: Any) -> Tuple[Any, Any]:
 
 
 def _options(args: argparse.Namespace) -> Any:
-    from captum_sigma.attr.common import resolve_options
+    """The :class:`~captum_sigma.SigmaOptions` of ``--steps``, ``--seed``, ``--rate``
+    and ``--scale`` (a flag not given keeps the default; the options check them)."""
+    from captum_sigma.engine import SigmaOptions
 
-    return resolve_options(
-        None,
-        {
-            "n_steps": args.steps,
-            "seed": args.seed,
-            "rate": args.rate,
-            "scale": args.scale,
-        },
-    )
+    flags = {"n_steps": args.steps, "seed": args.seed, "rate": args.rate}
+    flags["scale"] = args.scale
+    return SigmaOptions(**{k: v for k, v in flags.items() if v is not None})
 
 
 # -- output ------------------------------------------------------------------------

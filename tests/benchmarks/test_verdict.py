@@ -7,7 +7,8 @@ import pytest
 from test_report_text import synthetic
 
 from captum_sigma.evaluation import METRIC_FAMILIES, METRICS
-from captum_sigma.evaluation.verdict import family_records, plot_verdict, verdict_table
+
+from comparison.verdict import family_records, plot_verdict, verdict_table
 
 
 def planted_result(n: int = 40):
