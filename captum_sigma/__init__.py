@@ -7,7 +7,7 @@ The public names are imported on first use (PEP 562), so ``captum-sigma --help``
 one-line errors do not wait for torch and captum to load.
 """
 
-from captum_sigma._lazy import lazy_exports
+from captum_sigma._lazy import lazy_package
 
 __version__ = "0.1.0"
 
@@ -23,7 +23,4 @@ _EXPORTS = {
     "save_regularization": "captum_sigma.regularization",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__, __dir__ = lazy_exports("captum_sigma", _EXPORTS, globals())
+__all__, __getattr__, __dir__ = lazy_package(__name__, _EXPORTS, globals())

@@ -686,15 +686,8 @@ def token_marks(
     values = _as_list(scores)
     if len(values) < len(tokens):
         raise ValueError(f"scores: {len(tokens)} tokens but only {len(values)} scores")
-    if token_notes is not None and len(token_notes) != len(tokens):
-        raise ValueError(
-            f"token_notes: got {len(token_notes)} notes for {len(tokens)} tokens"
-        )
-    if distinguishable is not None and len(distinguishable) != len(tokens):
-        raise ValueError(
-            f"distinguishable: got {len(distinguishable)} flags for {len(tokens)} "
-            "tokens"
-        )
+    _check_per_token("token_notes", token_notes, "notes", len(tokens))
+    _check_per_token("distinguishable", distinguishable, "flags", len(tokens))
     shown = [True] * len(tokens) if ranked is None else [bool(r) for r in ranked]
     if len(shown) < len(tokens):
         raise ValueError(f"ranked: {len(tokens)} tokens but only {len(shown)} flags")
@@ -773,11 +766,7 @@ def plot_token_scores(
             f"scores: got {len(values)} scores for {len(tokens)} tokens; give one per "
             "token"
         )
-    if distinguishable is not None and len(distinguishable) != len(tokens):
-        raise ValueError(
-            f"distinguishable: got {len(distinguishable)} flags for {len(tokens)} "
-            "tokens"
-        )
+    _check_per_token("distinguishable", distinguishable, "flags", len(tokens))
     if per_row <= 0:
         raise ValueError(f"per_row must be positive, got {per_row}")
     scale = shared_vmax([values], vmax)
@@ -942,15 +931,8 @@ def format_token_table(
             f"{len(score_list)} scores, {len(sigma_list)} sigma"
         )
     widths = half_widths(standard_error, chains, level)
-    if widths is not None and len(widths) != len(tokens):
-        raise ValueError(
-            f"standard_error: got {len(widths)} values for {len(tokens)} tokens"
-        )
-    if distinguishable is not None and len(distinguishable) != len(tokens):
-        raise ValueError(
-            f"distinguishable: got {len(distinguishable)} flags for {len(tokens)} "
-            "tokens"
-        )
+    _check_per_token("standard_error", widths, "values", len(tokens))
+    _check_per_token("distinguishable", distinguishable, "flags", len(tokens))
     shown = [repr(t)[1:-1] if not t.isprintable() else t for t in tokens]
     width = max([len(t) for t in shown] + [5])
     fractions = absolute_scores(score_list, shared_vmax([score_list], vmax))
@@ -1124,16 +1106,14 @@ def _figure_legend(
 def _pieces(pieces: Optional[Sequence[int]], size: int) -> List[int]:
     if pieces is None:
         return [1] * size
-    if len(pieces) != size:
-        raise ValueError(f"pieces: got {len(pieces)} counts for {size} tokens")
+    _check_per_token("pieces", pieces, "counts", size)
     return [max(int(p), 1) for p in pieces]
 
 
 def _special(special: Optional[Sequence[bool]], size: int) -> List[bool]:
     if special is None:
         return [False] * size
-    if len(special) != size:
-        raise ValueError(f"special: got {len(special)} flags for {size} tokens")
+    _check_per_token("special", special, "flags", size)
     return [bool(s) for s in special]
 
 
@@ -1172,6 +1152,16 @@ def _as_list(values: Union[Sequence[float], torch.Tensor, np.ndarray]) -> List[f
     if isinstance(values, torch.Tensor):
         return [float(v) for v in values.detach().cpu().reshape(-1).tolist()]
     return [float(v) for v in values]
+
+
+def _check_per_token(
+    name: str, values: Optional[Sequence[object]], what: str, size: int
+) -> None:
+    """Raises a ``ValueError`` unless ``values`` (when given) holds one entry per
+    token, ``size`` in all; the message names ``name`` and its entries, ``what``
+    (e.g. ``"flags"``)."""
+    if values is not None and len(values) != size:
+        raise ValueError(f"{name}: got {len(values)} {what} for {size} tokens")
 
 
 def _check_parallel(name: str, values: Optional[Sequence[object]], size: int) -> None:

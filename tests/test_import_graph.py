@@ -19,7 +19,14 @@ ALLOWED = {
     "regularization": {"attr", "engine"},
     "visualization": set(),
     "text": {"attr", "engine", "regularization", "visualization", "_lazy"},
-    "evaluation": {"text", "attr", "engine", "regularization", "visualization"},
+    "evaluation": {
+        "text",
+        "attr",
+        "engine",
+        "regularization",
+        "visualization",
+        "_lazy",
+    },
     "jobs": {"text", "attr", "engine", "regularization", "visualization"},
     "llm": {"attr", "engine", "regularization", "visualization", "_lazy"},
     "cli": {

@@ -6,6 +6,7 @@ Errors are raised here, at the boundary, so the engine can assume valid problems
 """
 
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import (
     Any,
@@ -13,7 +14,6 @@ from typing import (
     Dict,
     Iterator,
     List,
-    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -473,10 +473,15 @@ def solve_in_chunks(
     return results
 
 
-def chunk_size_for(internal_batch_size: Optional[int], n_rows: int, batch: int) -> int:
-    """Examples per chunk so that one forward pass sees at most the given rows."""
+def check_internal_batch_size(internal_batch_size: Any) -> None:
+    """Checks an ``internal_batch_size`` argument: None or a positive int.
+
+    Raises:
+        TypeError: If it is neither None nor an int (a bool is no int here).
+        ValueError: If it is not positive.
+    """
     if internal_batch_size is None:
-        return batch
+        return
     if isinstance(internal_batch_size, bool) or not isinstance(
         internal_batch_size, int
     ):
@@ -485,6 +490,13 @@ def chunk_size_for(internal_batch_size: Optional[int], n_rows: int, batch: int) 
         raise ValueError(
             f"internal_batch_size must be positive, got {internal_batch_size}"
         )
+
+
+def chunk_size_for(internal_batch_size: Optional[int], n_rows: int, batch: int) -> int:
+    """Examples per chunk so that one forward pass sees at most the given rows."""
+    check_internal_batch_size(internal_batch_size)
+    if internal_batch_size is None:
+        return batch
     return max(1, internal_batch_size // n_rows)
 
 

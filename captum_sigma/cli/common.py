@@ -4,7 +4,7 @@ progress bars. Imports nothing heavy (``--help`` loads no torch)."""
 import argparse
 import signal
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, Iterable
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -15,7 +15,9 @@ __all__ = [
     "EXIT_TRUNCATED",
     "PROG",
     "CliError",
+    "add_choice_option",
     "add_progress_options",
+    "add_subcommand",
     "exit_codes_epilog",
     "print_error",
     "show_progress",
@@ -61,6 +63,42 @@ def exit_codes_epilog() -> str:
     """The exit codes as the epilog of a ``--help`` page."""
     lines = [f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items()]
     return "exit codes:\n" + "\n".join(lines)
+
+
+def add_subcommand(
+    subparsers: Any, name: str, help: str, description: str
+) -> argparse.ArgumentParser:
+    """Adds a subcommand's parser; its ``--help`` ends with the exit codes.
+
+    Args:
+        subparsers: What ``ArgumentParser.add_subparsers()`` returned.
+        name: The subcommand (``captum-sigma NAME``).
+        help: Its line in the top-level ``--help``.
+        description: The text its own ``--help`` starts with.
+
+    Returns:
+        The subcommand's parser.
+    """
+    return subparsers.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_choice_option(
+    parser: argparse.ArgumentParser, flag: str, choices: Iterable[str], help: str
+) -> None:
+    """Adds ``flag`` (default None), one of ``choices``, which its metavar lists.
+
+    The library's rule checks the value, not argparse (the library's rules are the
+    only validators), so a bad value costs the same one line as anywhere else.
+    """
+    parser.add_argument(
+        flag, metavar="{" + ",".join(choices) + "}", default=None, help=help
+    )
 
 
 def add_progress_options(parser: argparse.ArgumentParser) -> None:

@@ -29,28 +29,10 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from captum_sigma.cli.common import add_progress_options, exit_codes_epilog
+from captum_sigma.cli.common import add_progress_options, add_subcommand
+from captum_sigma.evaluation.names import METHOD_NAMES
 
 __all__ = ["METHOD_NAMES", "register_compare", "run_compare", "summary_lines"]
-
-#: The registry's methods (``captum_sigma.evaluation.methods``: Sigma, then
-#: ``DEFAULT_METHOD_NAMES``, then ``SIGMA_PROBABILITY_ROW`` and ``SIGMA_LOGIT_ROW``),
-#: written out for ``--help``, which loads no torch (the evaluation package does);
-#: ``tests/cli/test_cli_package.py`` checks they agree. The library checks the names
-#: given (:func:`_checked`).
-METHOD_NAMES = (
-    "Sigma",
-    "IntegratedGradients",
-    "Saliency",
-    "InputXGradient",
-    "DeepLift",
-    "FeatureAblation",
-    "Lime",
-    "KernelShap",
-    "Random",
-    "Sigma (probability, self-normalised)",
-    "Sigma (logit / r, previous default)",
-)
 
 
 def register_compare(subparsers: Any) -> argparse.ArgumentParser:
@@ -64,7 +46,8 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
         ``func`` default is :func:`run_compare`.
     """
     *defaults, probability_row, logit_row = METHOD_NAMES
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "compare",
         help="compare attribution methods (faithfulness, cost, agreement)",
         description=(
@@ -76,8 +59,6 @@ def register_compare(subparsers: Any) -> argparse.ArgumentParser:
             "Sigma's own objective: home ground for Sigma). Every flag and file is "
             "checked before the model loads."
         ),
-        epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--file", required=True, help="text file, one sentence per line"

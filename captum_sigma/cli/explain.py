@@ -5,7 +5,7 @@ import argparse
 from typing import Any
 
 from captum_sigma.cli.checks import check_output_dir
-from captum_sigma.cli.common import exit_codes_epilog
+from captum_sigma.cli.common import add_subcommand
 from captum_sigma.cli.text_options import (
     add_explained_option,
     add_run_options,
@@ -25,14 +25,13 @@ __all__ = ["register_explain", "run_explain"]
 
 def register_explain(subparsers: Any) -> argparse.ArgumentParser:
     """Adds ``explain`` to ``subparsers`` (``handler``: :func:`run_explain`)."""
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "explain",
         help="explain texts: per-token table, HTML and PNG per text, one JSON",
         description="Explain texts with the sigma attribution: prints a per-token "
         "table and the prediction, writes TEXT-NNN.html / .png per text and "
         "explanations.json into --out.",
-        epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_text_options(parser)
     parser.add_argument(

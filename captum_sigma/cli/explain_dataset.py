@@ -12,7 +12,7 @@ from captum_sigma.cli.common import (
     EXIT_OK,
     PROG,
     CliError,
-    exit_codes_epilog,
+    add_subcommand,
     print_error,
     show_progress,
 )
@@ -40,7 +40,8 @@ _JOB_FLAGS = {
 def register_explain_dataset(subparsers: Any) -> argparse.ArgumentParser:
     """Adds ``explain-dataset`` to ``subparsers`` (``handler``:
     :func:`run_explain_dataset`)."""
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "explain-dataset",
         help="explain a whole corpus: streaming, resumable, torchrun-shardable",
         description="Explain every text of a .txt (one per line), .jsonl or .csv "
@@ -52,8 +53,6 @@ def register_explain_dataset(subparsers: Any) -> argparse.ArgumentParser:
         "model files, --data or input differ is refused (--restart starts over). "
         "Under `torchrun --nproc_per_node=N` rank r takes the batches numbered r "
         "modulo N and rank 0 merges.",
-        epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--input", required=True, metavar="FILE")
     parser.add_argument("--output", required=True, metavar="DIR")

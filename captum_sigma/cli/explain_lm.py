@@ -28,7 +28,12 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from captum_sigma.cli.common import CliError, add_progress_options, exit_codes_epilog
+from captum_sigma.cli.common import (
+    CliError,
+    add_choice_option,
+    add_progress_options,
+    add_subcommand,
+)
 from captum_sigma.engine.options import SigmaOptions
 from captum_sigma.llm.choices import EXPLAINED
 
@@ -48,7 +53,8 @@ def register_explain_lm(subparsers: Any) -> argparse.ArgumentParser:
         parser (argparse.ArgumentParser): The sub-command's parser; its
         ``handler`` default is :func:`run_explain_lm`.
     """
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "explain-lm",
         help="explain a causal language model's continuation of a prompt",
         description="Sigma attribution of a generative (causal) language model: the "
@@ -56,8 +62,6 @@ def register_explain_lm(subparsers: Any) -> argparse.ArgumentParser:
         "each prompt token. Writes explain-lm.png (output x prompt tokens heatmap), "
         "explain-lm.html and explain-lm.json into --out. The continuation is "
         "--target, or the model's greedy one of --max-new-tokens tokens.",
-        epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--model",
@@ -77,10 +81,10 @@ def register_explain_lm(subparsers: Any) -> argparse.ArgumentParser:
         help="explain the model's greedy continuation of N tokens (default: 25 "
         "when no --target)",
     )
-    parser.add_argument(
+    add_choice_option(
+        parser,
         "--explained",
-        default=None,
-        metavar="{" + ",".join(EXPLAINED) + "}",
+        EXPLAINED,
         help="the next-token value explained (default: LLMSigmaAttribution's, "
         "chosen by the ground-truth study in docs/llm.md)",
     )
@@ -301,14 +305,11 @@ def _load(folder: Path, device: Any) -> Tuple[Any, Any]:
     are read. ``local_files_only``: never the Hub."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
+    from captum_sigma.cli.model import loading_errors
+
+    with loading_errors(str(folder)):
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
-    except Exception as error:  # transformers raises many kinds: one line
-        raise CliError(
-            f"--model {folder}: cannot load the model ({type(error).__name__}: "
-            f"{error})"
-        ) from None
     return model.to(device).eval(), tokenizer
 
 

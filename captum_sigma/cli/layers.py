@@ -4,7 +4,7 @@ import argparse
 from typing import Any, List, Optional
 
 from captum_sigma.cli.checks import check_output_dir
-from captum_sigma.cli.common import CliError, exit_codes_epilog
+from captum_sigma.cli.common import CliError, add_subcommand
 from captum_sigma.cli.model import ModelInfo
 from captum_sigma.cli.text_options import (
     add_run_options,
@@ -22,14 +22,13 @@ __all__ = ["layers_table", "parse_layer_list", "register_layers", "run_layers"]
 
 def register_layers(subparsers: Any) -> argparse.ArgumentParser:
     """Adds ``layers`` to ``subparsers`` (``handler``: :func:`run_layers`)."""
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "layers",
         help="words x layers heatmap: the information of every word in every layer",
         description="The paper's words x layers view: one sigma objective per "
         "encoder layer, each normalised by its own r; writes layers-NNN.png per "
         "text and layers.json into --out.",
-        epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_text_options(parser)
     parser.add_argument(

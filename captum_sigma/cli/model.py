@@ -8,10 +8,11 @@ flags at once (class names, encoder layers, classifier or bare encoder);
 ``explain-dataset`` and ``compare`` read weights.
 """
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from captum_sigma.cli.common import CliError
 
@@ -21,6 +22,7 @@ __all__ = [
     "ModelInfo",
     "check_model",
     "load_checked_model",
+    "loading_errors",
 ]
 
 #: Weight files one of which a model folder must hold.
@@ -215,7 +217,7 @@ def load_checked_model(info: ModelInfo, device: Any) -> Tuple[Any, Any]:
     )
 
     folder = info.folder
-    try:
+    with loading_errors(info.name):
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         architectures = getattr(config, "architectures", None) or []
@@ -224,9 +226,23 @@ def load_checked_model(info: ModelInfo, device: Any) -> Tuple[Any, Any]:
         else:
             auto = AutoModel
         model = auto.from_pretrained(folder, local_files_only=True)
+    return model.to(device).eval(), tokenizer
+
+
+@contextlib.contextmanager
+def loading_errors(name: str) -> Iterator[None]:
+    """Turns any error of transformers loading ``--model NAME`` into one line.
+
+    Args:
+        name: The ``--model`` as the message names it.
+
+    Raises:
+        CliError: ``--model NAME: cannot load the model (Type: message)``.
+    """
+    try:
+        yield
     except Exception as error:  # transformers raises many kinds: one line
         raise CliError(
-            f"--model {info.name}: cannot load the model ({type(error).__name__}: "
+            f"--model {name}: cannot load the model ({type(error).__name__}: "
             f"{error})"
         ) from None
-    return model.to(device).eval(), tokenizer

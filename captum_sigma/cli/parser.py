@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for add_subcommand in SUBCOMMANDS:
-        add_subcommand(subparsers)
+    for register in SUBCOMMANDS:
+        register(subparsers)
     return parser
 
 

@@ -24,6 +24,7 @@ from captum_sigma.cli.common import (
     EXIT_OK,
     EXIT_TRUNCATED,
     CliError,
+    add_choice_option,
     add_progress_options,
     show_progress,
     status,
@@ -56,12 +57,8 @@ def add_explained_option(parser: argparse.ArgumentParser) -> None:
     from captum_sigma.text.choices import OUTPUT_DESCRIPTIONS
 
     meanings = "; ".join(f"{k}: {v}" for k, v in OUTPUT_DESCRIPTIONS.items())
-    parser.add_argument(
-        "--explained",
-        metavar="{" + ",".join(OUTPUT_DESCRIPTIONS) + "}",
-        default=None,
-        help=f"a classifier's explained output ({meanings}); default: the preset's",
-    )
+    described = f"a classifier's explained output ({meanings}); default: the preset's"
+    add_choice_option(parser, "--explained", OUTPUT_DESCRIPTIONS, described)
 
 
 def add_preset_option(parser: argparse.ArgumentParser) -> None:
@@ -69,14 +66,10 @@ def add_preset_option(parser: argparse.ArgumentParser) -> None:
     from captum_sigma.text.choices import DEFAULT_PRESET, PRESET_NAMES
     from captum_sigma.text.presets import PRESETS
 
-    described = "; ".join(PRESETS[name].describe() for name in PRESET_NAMES)
-    described = described.replace("%", "%%")  # argparse formats help with %
-    parser.add_argument(
-        "--preset",
-        metavar="{" + ",".join(PRESET_NAMES) + "}",
-        default=None,
-        help=f"named settings ({described}); default: {DEFAULT_PRESET}",
-    )
+    presets = "; ".join(PRESETS[name].describe() for name in PRESET_NAMES)
+    presets = presets.replace("%", "%%")  # argparse formats help with %
+    described = f"named settings ({presets}); default: {DEFAULT_PRESET}"
+    add_choice_option(parser, "--preset", PRESET_NAMES, described)
 
 
 def add_text_options(parser: argparse.ArgumentParser) -> None:

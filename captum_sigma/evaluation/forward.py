@@ -132,14 +132,8 @@ def full_probabilities_and_target(
 ) -> tuple[np.ndarray, Tensor]:
     r"""Probabilities of the unperturbed inputs for their target class.
 
-    Args:
-        predict_proba (Callable): ``predict_proba(input_ids, attention_mask)``
-                returning (B, C) class probabilities.
-        input_ids (Tensor): Token ids, shape (B, T).
-        attention_mask (Tensor): Attention mask, shape (B, T).
-        target (int, sequence, Tensor or None): Class per example; None means
-                the predicted class.
-        batch_size (int): Rows per call.
+    Arguments as in :func:`full_outputs_and_target`, with ``predict_proba``
+    returning (B, C) class probabilities.
 
     Returns:
         (p_target, target): p_c(x) as float64 array (B,) and the target as a

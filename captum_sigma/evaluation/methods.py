@@ -58,6 +58,11 @@ from captum_sigma._captum_compat import LinearModel
 from captum_sigma.attr import LayerSigmaAttribution
 from captum_sigma.attr.common import seeded_rng
 from captum_sigma.engine import PREVIOUS_DEFAULT_OPTIONS, SigmaOptions
+from captum_sigma.evaluation.names import (
+    DEFAULT_METHOD_NAMES,
+    SIGMA_LOGIT_ROW,
+    SIGMA_PROBABILITY_ROW,
+)
 from captum_sigma.evaluation.tokens import TokenBatch
 from captum_sigma.text import (
     DEFAULT_TEXT_OPTIONS,
@@ -78,29 +83,6 @@ __all__ = [
     "linear_surrogate",
     "sentence_seed",
 ]
-
-#: Methods run by default, in table order (Sigma rows come from sigma_settings).
-DEFAULT_METHOD_NAMES: tuple[str, ...] = (
-    "IntegratedGradients",
-    "Saliency",
-    "InputXGradient",
-    "DeepLift",
-    "FeatureAblation",
-    "Lime",
-    "KernelShap",
-    "Random",
-)
-
-#: An extra Sigma row: ``SigmaOptions()`` (rate 0.1) on the predicted
-#: class's probability, self-normalised (``regularization=None``), computed by
-#: ``LayerSigmaAttribution(classifier_forward(model), embeddings)``; it differs
-#: from the row "Sigma" (the explainer's default) only by its options.
-SIGMA_PROBABILITY_ROW = "Sigma (probability, self-normalised)"
-#: An extra Sigma row: the :class:`~captum_sigma.text.TextExplainer` default before
-#: the configuration study of issue #12, the predicted class's logit / r with the
-#: single-chain 50-pass solver (``PREVIOUS_DEFAULT_OPTIONS``, rate 0.1), i.e.
-#: ``TextExplainer(..., output="logit", options=PREVIOUS_DEFAULT_OPTIONS)``.
-SIGMA_LOGIT_ROW = "Sigma (logit / r, previous default)"
 
 BuildFunction = Callable[[nn.Module, nn.Module], Any]
 KwargsFunction = Callable[[TokenBatch, int], dict]
@@ -519,6 +501,11 @@ def _registry(
         return method
 
     baseline_text = "[PAD] at eligible tokens, [CLS]/[SEP] kept"
+
+    def with_baselines(method_class: str) -> dict:
+        """The settings of a method whose only argument is the [PAD] baseline."""
+        return {"class": method_class, "baselines": baseline_text}
+
     sampling_settings = {
         "n_samples": n_samples,
         "baselines": baseline_text,
@@ -563,19 +550,15 @@ def _registry(
             name="DeepLift",
             build=lambda forward, layer: LayerDeepLift(forward, layer),
             kwargs=baselines,
-            settings={
-                "class": "LayerDeepLift(layer=embeddings), rescale rule",
-                "baselines": baseline_text,
-            },
+            settings=with_baselines("LayerDeepLift(layer=embeddings), rescale rule"),
         ),
         "FeatureAblation": lambda: MethodSpec(
             name="FeatureAblation",
             build=lambda forward, layer: FeatureAblation(forward),
             kwargs=ablation_kwargs,
-            settings={
-                "class": "FeatureAblation on token ids (= Occlusion, window 1)",
-                "baselines": baseline_text,
-            },
+            settings=with_baselines(
+                "FeatureAblation on token ids (= Occlusion, window 1)"
+            ),
         ),
         "Lime": lambda: MethodSpec(
             name="Lime",

@@ -7,7 +7,7 @@ The names are imported on first use (PEP 562), so that the command line can
 register ``explain-lm`` without loading torch.
 """
 
-from captum_sigma._lazy import lazy_exports
+from captum_sigma._lazy import lazy_package
 
 _EXPORTS = {
     "DEFAULT_EXPLAINED": "captum_sigma.llm.forward",
@@ -19,7 +19,4 @@ _EXPORTS = {
     "next_token_forward": "captum_sigma.llm.forward",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__, __dir__ = lazy_exports("captum_sigma.llm", _EXPORTS, globals())
+__all__, __getattr__, __dir__ = lazy_package(__name__, _EXPORTS, globals())

@@ -10,7 +10,7 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_sigma._captum_compat import TokenizerLike, convert_ids_to_pretty_tokens
-from captum_sigma.attr import LayerSigmaAttribution
+from captum_sigma.attr import LayerSigmaAttribution, check_internal_batch_size
 from captum_sigma.engine import SigmaOptions
 from captum_sigma.llm.forward import (
     DEFAULT_EXPLAINED,
@@ -303,16 +303,9 @@ def _rows_per_chunk(internal_batch_size: Optional[int], options: SigmaOptions) -
     ``internal_batch_size`` rows (0: all of them). A step forwards ``n_samples``
     copies of every row per chain, the linearised warm start
     ``warm_start_probes``."""
+    check_internal_batch_size(internal_batch_size)
     if internal_batch_size is None:
         return 0
-    if isinstance(internal_batch_size, bool) or not isinstance(
-        internal_batch_size, int
-    ):
-        raise TypeError("internal_batch_size must be an int or None")
-    if internal_batch_size <= 0:
-        raise ValueError(
-            f"internal_batch_size must be positive, got {internal_batch_size}"
-        )
     copies = options.n_samples
     if options.init == "linearized":
         copies = max(copies, options.warm_start_probes)

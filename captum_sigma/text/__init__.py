@@ -17,7 +17,7 @@ The names are imported on first use (PEP 562), so the torch-free modules
 (:mod:`~captum_sigma.text.choices`, :mod:`~captum_sigma.text.resolve`) load no torch.
 """
 
-from captum_sigma._lazy import lazy_exports
+from captum_sigma._lazy import lazy_package
 
 _EXPORTS = {
     "DEFAULT_PRESET": "captum_sigma.text.choices",
@@ -45,7 +45,4 @@ _EXPORTS = {
     "tokenize_texts": "captum_sigma.text.tokenization",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__, __dir__ = lazy_exports("captum_sigma.text", _EXPORTS, globals())
+__all__, __getattr__, __dir__ = lazy_package(__name__, _EXPORTS, globals())

@@ -5,13 +5,14 @@ from the character offsets); without them, from the tokens' spelling.
 """
 
 import math
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = [
     "Word",
     "merge_pieces",
     "merge_standard_errors",
     "merge_values",
+    "merged_fields",
     "merged_word_ids",
     "word_groups",
 ]
@@ -167,6 +168,35 @@ def merged_word_ids(words: Sequence[Word]) -> List[Optional[int]]:
             ids.append(count)
             count += 1
     return ids
+
+
+def merged_fields(
+    words: Sequence[Word],
+    offsets: Optional[Sequence[Sequence[int]]] = None,
+    pieces: Optional[Sequence[int]] = None,
+) -> Dict[str, Any]:
+    """The fields of an explanation merged into ``words``, besides its values.
+
+    Args:
+        words: From :func:`word_groups`.
+        offsets: The tokens' character spans, if known.
+        pieces: Pieces behind each token (see :func:`merge_pieces`).
+
+    Returns:
+        ``tokens`` (the words' text), ``word_ids`` (:func:`merged_word_ids`),
+        ``offsets`` (the words' spans, ``(0, 0)`` for a special token; None
+        without ``offsets``), ``merged=True`` and ``pieces``
+        (:func:`merge_pieces`).
+    """
+    return {
+        "tokens": [word.text for word in words],
+        "word_ids": merged_word_ids(words),
+        "offsets": (
+            None if offsets is None else [word.span or (0, 0) for word in words]
+        ),
+        "merged": True,
+        "pieces": merge_pieces(words, pieces),
+    }
 
 
 def _groups_from_word_ids(

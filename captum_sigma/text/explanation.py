@@ -3,16 +3,16 @@ r"""TextExplanation: the sigma attribution of one text, ready to show or save.""
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from matplotlib.figure import Figure
 
 from captum_sigma import visualization
+from captum_sigma.text._serialization import explanation_fields, explanation_record
 from captum_sigma.text._subwords import (
-    merge_pieces,
     merge_standard_errors,
     merge_values,
-    merged_word_ids,
+    merged_fields,
     word_groups,
 )
 from captum_sigma.visualization import (
@@ -192,14 +192,7 @@ class TextExplanation:
             One bool per token (True: distinguishable), or None without a standard
             error.
         """
-        return visualization.distinguishable_tokens(
-            self.scores,
-            self.standard_error,
-            self.chains,
-            self._special_flags(),
-            self.pieces,
-            level,
-        )
+        return self._judge(visualization.distinguishable_tokens, level)
 
     def is_flat(self, level: float = DEFAULT_LEVEL) -> bool:
         """Whether no token stands out at this budget.
@@ -213,14 +206,7 @@ class TextExplanation:
         Args:
             level: Confidence level of the intervals.
         """
-        return visualization.is_flat(
-            self.scores,
-            self.standard_error,
-            self.chains,
-            self._special_flags(),
-            self.pieces,
-            level,
-        )
+        return self._judge(visualization.is_flat, level)
 
     def ranking(
         self, skip_special: bool = True, level: float = DEFAULT_LEVEL
@@ -282,20 +268,12 @@ class TextExplanation:
         standard_error = None
         if self.standard_error is not None:
             standard_error = merge_standard_errors(words, self.standard_error)
-        word_ids = merged_word_ids(words)
-        offsets = None
-        if self.offsets is not None:
-            offsets = [word.span or (0, 0) for word in words]
         return dataclasses.replace(
             self,
-            tokens=[word.text for word in words],
             scores=scores,
             sigma=sigma,
-            word_ids=word_ids,
-            offsets=offsets,
-            merged=True,
             standard_error=standard_error,
-            pieces=merge_pieces(words, self.pieces),
+            **merged_fields(words, self.offsets, self.pieces),
         )
 
     # -- views --------------------------------------------------------------------
@@ -474,15 +452,12 @@ class TextExplanation:
         ``standard_error`` are in nats per token) and ``flat`` (:meth:`is_flat` at
         95 %); :meth:`from_dict` ignores those three.
         """
-        data = dataclasses.asdict(self)
-        if self.offsets is not None:
-            data["offsets"] = [list(span) for span in self.offsets]
-        data["format_version"] = FORMAT_VERSION
-        data["units"] = {
+        units = {
             "scores": SCORE_UNIT,
             "standard_error": SCORE_UNIT,
             "sigma": "embedding units (the scale of scale)",
         }
+        data = explanation_record(self, FORMAT_VERSION, units)
         data["flat"] = self.is_flat()
         return data
 
@@ -498,22 +473,10 @@ class TextExplanation:
             ValueError: If ``data`` lacks a field, has an unknown one or comes from
                 a newer format.
         """
-        version = data.get("format_version", 1)
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ValueError(
-                f"data: format_version {version!r} is newer than this version of "
-                f"captum_sigma reads ({FORMAT_VERSION}); upgrade captum_sigma"
-            )
-        fields = {field.name for field in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k not in _DERIVED_KEYS}
-        unknown = sorted(set(values) - fields)
-        missing = sorted({"text", "tokens", "scores", "sigma"} - set(values))
-        if unknown or missing:
-            raise ValueError(
-                f"data: not a TextExplanation dictionary (unknown keys {unknown}, "
-                f"missing keys {missing})"
-            )
-        return cls(**values)
+        required = ("text", "tokens", "scores", "sigma")
+        return cls(
+            **explanation_fields(cls, data, FORMAT_VERSION, _DERIVED_KEYS, required)
+        )
 
     @classmethod
     def from_json(cls, text: str) -> "TextExplanation":
@@ -529,6 +492,18 @@ class TextExplanation:
         if self.word_ids is None:
             return None
         return [word_id is None for word_id in self.word_ids]
+
+    def _judge(self, rule: Callable[..., Any], level: float) -> Any:
+        """``rule(scores, standard_error, chains, special, pieces, level)`` on this
+        explanation: a rule of :mod:`captum_sigma.visualization` on its intervals."""
+        return rule(
+            self.scores,
+            self.standard_error,
+            self.chains,
+            self._special_flags(),
+            self.pieces,
+            level,
+        )
 
     def _reference_median(self) -> float:
         return visualization.median_information(

@@ -9,11 +9,11 @@ import torch
 from matplotlib.figure import Figure
 
 from captum_sigma import visualization
+from captum_sigma.text._serialization import explanation_fields, explanation_record
 from captum_sigma.text._subwords import (
-    merge_pieces,
     merge_standard_errors,
     merge_values,
-    merged_word_ids,
+    merged_fields,
     word_groups,
 )
 from captum_sigma.visualization import DEFAULT_LEVEL, MERGED_NOTE, SCORE_UNIT
@@ -129,20 +129,12 @@ class WordsLayersExplanation:
             standard_error = [
                 merge_standard_errors(words, row) for row in self.standard_error
             ]
-        word_ids = merged_word_ids(words)
-        offsets = None
-        if self.offsets is not None:
-            offsets = [word.span or (0, 0) for word in words]
         return dataclasses.replace(
             self,
-            tokens=[word.text for word in words],
             scores=scores,
             sigma=sigma,
-            word_ids=word_ids,
-            offsets=offsets,
-            merged=True,
             standard_error=standard_error,
-            pieces=merge_pieces(words, self.pieces),
+            **merged_fields(words, self.offsets, self.pieces),
         )
 
     def distinguishable(
@@ -203,12 +195,8 @@ class WordsLayersExplanation:
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dictionary (see :meth:`from_dict`); ``units`` says that
         ``scores`` and ``standard_error`` are in nats per token."""
-        data = dataclasses.asdict(self)
-        if self.offsets is not None:
-            data["offsets"] = [list(span) for span in self.offsets]
-        data["format_version"] = FORMAT_VERSION
-        data["units"] = {"scores": SCORE_UNIT, "standard_error": SCORE_UNIT}
-        return data
+        units = {"scores": SCORE_UNIT, "standard_error": SCORE_UNIT}
+        return explanation_record(self, FORMAT_VERSION, units)
 
     def to_json(self, indent: Optional[int] = 2) -> str:
         """The explanation as a JSON string."""
@@ -217,22 +205,10 @@ class WordsLayersExplanation:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "WordsLayersExplanation":
         """Rebuilds an explanation written by :meth:`to_dict` (format 1 or 2)."""
-        version = data.get("format_version", 1)
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ValueError(
-                f"data: format_version {version!r} is newer than this version of "
-                f"captum_sigma reads ({FORMAT_VERSION}); upgrade captum_sigma"
-            )
-        fields = {field.name for field in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k not in _DERIVED_KEYS}
-        unknown = sorted(set(values) - fields)
-        missing = sorted({"text", "tokens", "layers", "scores", "sigma"} - set(values))
-        if unknown or missing:
-            raise ValueError(
-                f"data: not a WordsLayersExplanation dictionary (unknown keys "
-                f"{unknown}, missing keys {missing})"
-            )
-        return cls(**values)
+        required = ("text", "tokens", "layers", "scores", "sigma")
+        return cls(
+            **explanation_fields(cls, data, FORMAT_VERSION, _DERIVED_KEYS, required)
+        )
 
     @classmethod
     def from_json(cls, text: str) -> "WordsLayersExplanation":

@@ -6,10 +6,12 @@ and their ``ValueError`` becomes one line on stderr and exit code 2, before any
 weights load.
 """
 
+import ast
 import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -180,23 +182,51 @@ def test_the_preset_rule_is_the_librarys(tmp_path, monkeypatch, capsys, no_weigh
     assert capsys.readouterr().err == "captum-sigma: error: --preset refused\n"
 
 
-def test_the_compare_help_names_the_librarys_methods(capsys):
-    from captum_sigma.cli.compare import METHOD_NAMES
+def _assigned_names(path):
+    """The names a module assigns at its top level."""
+    names = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {target.id for target in targets if isinstance(target, ast.Name)}
+    return names
+
+
+def test_the_method_names_have_one_definition():
+    """``compare --help`` (no torch) and the registry use the same names, defined
+    once, in the torch-free ``captum_sigma.evaluation.names``."""
+    from captum_sigma.cli import compare
+    from captum_sigma.evaluation import methods, names
     from captum_sigma.evaluation.compare import DEFAULT_SIGMA_SETTINGS
-    from captum_sigma.evaluation.methods import (
-        DEFAULT_METHOD_NAMES,
-        SIGMA_LOGIT_ROW,
-        SIGMA_PROBABILITY_ROW,
+
+    shared = {
+        "DEFAULT_METHOD_NAMES",
+        "METHOD_NAMES",
+        "SIGMA_LOGIT_ROW",
+        "SIGMA_PROBABILITY_ROW",
+    }
+    package = Path(names.__file__).parent.parent
+    defining = sorted(
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if _assigned_names(path) & shared
+    )
+    assert defining == ["evaluation/names.py"]
+    assert compare.METHOD_NAMES is names.METHOD_NAMES
+    for name in shared - {"METHOD_NAMES"}:
+        assert getattr(methods, name) is getattr(names, name)
+    assert names.METHOD_NAMES == (
+        *DEFAULT_SIGMA_SETTINGS,
+        *names.DEFAULT_METHOD_NAMES,
+        names.SIGMA_PROBABILITY_ROW,
+        names.SIGMA_LOGIT_ROW,
     )
 
-    library = (
-        *DEFAULT_SIGMA_SETTINGS,
-        *DEFAULT_METHOD_NAMES,
-        SIGMA_PROBABILITY_ROW,
-        SIGMA_LOGIT_ROW,
-    )
-    assert METHOD_NAMES == library
+
+def test_the_compare_help_names_the_librarys_methods(capsys):
+    from captum_sigma.evaluation.names import METHOD_NAMES
+
     assert main(["compare", "--help"]) == 0
     page = " ".join(capsys.readouterr().out.split())
-    for name in library:
+    for name in METHOD_NAMES:
         assert name in page
