@@ -36,7 +36,7 @@ done
 # its 95 % intervals against long runs of 2000 steps x 16 draws on 16 sentences (8 on
 # CPU), and its cost against LayerIG at batches 1/8/32
 python3 benchmarks/bench_trust.py --device cuda --threads 1 --sections frontier calibration cost \
-  --frontier-n 48 --calibration-n 16 --long-steps 2000 --long-draws 16 --tag cuda 2>&1 \
+  --frontier-n 48 --calibration-n 16 --long-steps 2000 --long-draws 16 --reference-cache benchmarks/results/bench_trust_calibration_references_cuda.json --tag cuda 2>&1 \
   | tee "$dest/gpu_bench_trust.log" | tail -30
 python3 benchmarks/bench_rounding.py --device cuda --n 64 2>&1 | tee "$dest/gpu_bench_rounding.log" | tail -5
 python3 benchmarks/bench_dataset.py --device cuda --n 256 --batch-sizes 64 256 2>&1 \
@@ -48,5 +48,5 @@ python3 benchmarks/bench_dataset.py --device cuda --n 256 --batch-sizes 64 256 2
 cp benchmarks/results/bench_dataset_cuda.json benchmarks/results/bench_speed_cuda.json \
   benchmarks/results/bench_speed_default_model_cuda.json benchmarks/results/bench_rounding_cuda.json \
   benchmarks/results/bench_quality_cuda.* benchmarks/results/bench_llm_cuda*.json \
-  benchmarks/results/bench_trust_cuda.json \
+  benchmarks/results/bench_trust_cuda.json benchmarks/results/bench_trust_calibration_references_cuda.json \
   "$dest"/ 2>/dev/null

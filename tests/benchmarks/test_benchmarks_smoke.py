@@ -66,3 +66,34 @@ def test_bench_trust_quick_smoke(capsys):
     for section in ("== study ==", "== frontier ==", "== calibration ==", "== cost =="):
         assert section in out
     assert "chosen by the rule" in out and "coverage of the 95 % intervals" in out
+
+
+def test_bench_trust_reference_cache_round_trips_and_survives_a_new_option(tmp_path):
+    import dataclasses
+
+    from captum_sigma.engine import SigmaOptions
+
+    module = load("bench_trust")
+    path = tmp_path / "references.json"
+    options = SigmaOptions(n_steps=2000, n_samples=16, chains=1, tol=None)
+    cache = module.ReferenceCache(str(path), "log-odds", options)
+    assert cache.get("a film .") is None
+    cache.put("a film .", [0.5, 1.25])
+    # read back by a fresh cache, also when a field outside the key differs
+    # (chains, tol: not part of the long run's objective and path)
+    again = module.ReferenceCache(
+        str(path), "log-odds", dataclasses.replace(options, chains=4, tol=0.1)
+    )
+    assert again.get("a film .").tolist() == [0.5, 1.25]
+    # another objective (draws per step, explained output) is another entry
+    assert (
+        module.ReferenceCache(
+            str(path), "log-odds", dataclasses.replace(options, n_samples=8)
+        ).get("a film .")
+        is None
+    )
+    assert module.ReferenceCache(str(path), "logit", options).get("a film .") is None
+    # no path: kept in memory only
+    memory = module.ReferenceCache("", "log-odds", options)
+    memory.put("x", [1.0])
+    assert memory.get("x").tolist() == [1.0] and not (tmp_path / "x").exists()
