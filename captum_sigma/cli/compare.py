@@ -34,32 +34,24 @@ from captum_sigma.evaluation.names import METHOD_NAMES
 
 __all__ = ["METHOD_NAMES", "register_compare", "run_compare", "summary_lines"]
 
+#: ``compare``'s line in ``captum-sigma --help``.
+HELP = "compare attribution methods (faithfulness, cost, agreement)"
+#: What ``captum-sigma compare --help`` starts with.
+DESCRIPTION = (
+    "Run Sigma and Captum's methods on the sentences of a file (target: "
+    "the predicted class) and write markdown/CSV tables, PNG plots and an "
+    "HTML page. Removal metrics of three families: signed (drop of the "
+    "predicted class's probability), distribution change (total "
+    "variation) and representation change ((change of the logit / r)^2, "
+    "Sigma's own objective: home ground for Sigma). Every flag and file is "
+    "checked before the model loads."
+)
+
 
 def register_compare(subparsers: Any) -> argparse.ArgumentParser:
-    r"""Adds the ``compare`` sub-command to ``subparsers``.
-
-    Args:
-        subparsers: What ``ArgumentParser.add_subparsers()`` returned.
-
-    Returns:
-        parser (argparse.ArgumentParser): The sub-command's parser; its
-        ``func`` default is :func:`run_compare`.
-    """
+    """Adds ``compare`` to ``subparsers`` (``func``: :func:`run_compare`)."""
     *defaults, probability_row, logit_row = METHOD_NAMES
-    parser = add_subcommand(
-        subparsers,
-        "compare",
-        help="compare attribution methods (faithfulness, cost, agreement)",
-        description=(
-            "Run Sigma and Captum's methods on the sentences of a file (target: "
-            "the predicted class) and write markdown/CSV tables, PNG plots and an "
-            "HTML page. Removal metrics of three families: signed (drop of the "
-            "predicted class's probability), distribution change (total "
-            "variation) and representation change ((change of the logit / r)^2, "
-            "Sigma's own objective: home ground for Sigma). Every flag and file is "
-            "checked before the model loads."
-        ),
-    )
+    parser = add_subcommand(subparsers, "compare", help=HELP, description=DESCRIPTION)
     parser.add_argument(
         "--file", required=True, help="text file, one sentence per line"
     )

@@ -22,17 +22,19 @@ from captum_sigma.cli.text_options import (
 
 __all__ = ["register_explain", "run_explain"]
 
+#: ``explain``'s line in ``captum-sigma --help``.
+HELP = "explain texts: per-token table, HTML and PNG per text, one JSON"
+#: What ``captum-sigma explain --help`` starts with.
+DESCRIPTION = (
+    "Explain texts with the sigma attribution: prints a per-token "
+    "table and the prediction, writes TEXT-NNN.html / .png per text and "
+    "explanations.json into --out."
+)
+
 
 def register_explain(subparsers: Any) -> argparse.ArgumentParser:
     """Adds ``explain`` to ``subparsers`` (``handler``: :func:`run_explain`)."""
-    parser = add_subcommand(
-        subparsers,
-        "explain",
-        help="explain texts: per-token table, HTML and PNG per text, one JSON",
-        description="Explain texts with the sigma attribution: prints a per-token "
-        "table and the prediction, writes TEXT-NNN.html / .png per text and "
-        "explanations.json into --out.",
-    )
+    parser = add_subcommand(subparsers, "explain", help=HELP, description=DESCRIPTION)
     add_text_options(parser)
     parser.add_argument(
         "--layer",

@@ -36,23 +36,27 @@ _JOB_FLAGS = {
     "restart=True": "--restart",
 }
 
+#: ``explain-dataset``'s line in ``captum-sigma --help``.
+HELP = "explain a whole corpus: streaming, resumable, torchrun-shardable"
+#: What ``captum-sigma explain-dataset --help`` starts with.
+DESCRIPTION = (
+    "Explain every text of a .txt (one per line), .jsonl or .csv "
+    "file (UTF-8, a BOM is accepted) into DIR: one atomic shard per batch of a "
+    "fixed batch plan, a manifest with the job's identity, then results.jsonl "
+    "(one row per good input, in input order) and errors.jsonl (bad rows with "
+    "the reason). One process at a time may use DIR (a lock). Rerun the same "
+    "command to resume after a crash, kill or SIGTERM; a run whose options, "
+    "model files, --data or input differ is refused (--restart starts over). "
+    "Under `torchrun --nproc_per_node=N` rank r takes the batches numbered r "
+    "modulo N and rank 0 merges."
+)
+
 
 def register_explain_dataset(subparsers: Any) -> argparse.ArgumentParser:
     """Adds ``explain-dataset`` to ``subparsers`` (``handler``:
     :func:`run_explain_dataset`)."""
     parser = add_subcommand(
-        subparsers,
-        "explain-dataset",
-        help="explain a whole corpus: streaming, resumable, torchrun-shardable",
-        description="Explain every text of a .txt (one per line), .jsonl or .csv "
-        "file (UTF-8, a BOM is accepted) into DIR: one atomic shard per batch of a "
-        "fixed batch plan, a manifest with the job's identity, then results.jsonl "
-        "(one row per good input, in input order) and errors.jsonl (bad rows with "
-        "the reason). One process at a time may use DIR (a lock). Rerun the same "
-        "command to resume after a crash, kill or SIGTERM; a run whose options, "
-        "model files, --data or input differ is refused (--restart starts over). "
-        "Under `torchrun --nproc_per_node=N` rank r takes the batches numbered r "
-        "modulo N and rank 0 merges.",
+        subparsers, "explain-dataset", help=HELP, description=DESCRIPTION
     )
     parser.add_argument("--input", required=True, metavar="FILE")
     parser.add_argument("--output", required=True, metavar="DIR")

@@ -41,27 +41,22 @@ __all__ = ["register_explain_lm", "run_explain_lm", "token_matrix_html"]
 #: Architecture-name endings of a causal language model's config.
 _CAUSAL_LM = ("ForCausalLM", "LMHeadModel")
 STEM = "explain-lm"
+#: ``explain-lm``'s line in ``captum-sigma --help``.
+HELP = "explain a causal language model's continuation of a prompt"
+#: What ``captum-sigma explain-lm --help`` starts with.
+DESCRIPTION = (
+    "Sigma attribution of a generative (causal) language model: the "
+    "information, in nats (>= 0), that each output token's prediction keeps of "
+    "each prompt token. Writes explain-lm.png (output x prompt tokens heatmap), "
+    "explain-lm.html and explain-lm.json into --out. The continuation is "
+    "--target, or the model's greedy one of --max-new-tokens tokens."
+)
 
 
 def register_explain_lm(subparsers: Any) -> argparse.ArgumentParser:
-    r"""Adds the ``explain-lm`` sub-command to ``subparsers``.
-
-    Args:
-        subparsers: What ``ArgumentParser.add_subparsers()`` returned.
-
-    Returns:
-        parser (argparse.ArgumentParser): The sub-command's parser; its
-        ``handler`` default is :func:`run_explain_lm`.
-    """
+    """Adds ``explain-lm`` to ``subparsers`` (``handler``: :func:`run_explain_lm`)."""
     parser = add_subcommand(
-        subparsers,
-        "explain-lm",
-        help="explain a causal language model's continuation of a prompt",
-        description="Sigma attribution of a generative (causal) language model: the "
-        "information, in nats (>= 0), that each output token's prediction keeps of "
-        "each prompt token. Writes explain-lm.png (output x prompt tokens heatmap), "
-        "explain-lm.html and explain-lm.json into --out. The continuation is "
-        "--target, or the model's greedy one of --max-new-tokens tokens.",
+        subparsers, "explain-lm", help=HELP, description=DESCRIPTION
     )
     parser.add_argument(
         "--model",

@@ -19,17 +19,19 @@ from captum_sigma.cli.text_options import (
 
 __all__ = ["layers_table", "parse_layer_list", "register_layers", "run_layers"]
 
+#: ``layers``'s line in ``captum-sigma --help``.
+HELP = "words x layers heatmap: the information of every word in every layer"
+#: What ``captum-sigma layers --help`` starts with.
+DESCRIPTION = (
+    "The paper's words x layers view: one sigma objective per "
+    "encoder layer, each normalised by its own r; writes layers-NNN.png per "
+    "text and layers.json into --out."
+)
+
 
 def register_layers(subparsers: Any) -> argparse.ArgumentParser:
     """Adds ``layers`` to ``subparsers`` (``handler``: :func:`run_layers`)."""
-    parser = add_subcommand(
-        subparsers,
-        "layers",
-        help="words x layers heatmap: the information of every word in every layer",
-        description="The paper's words x layers view: one sigma objective per "
-        "encoder layer, each normalised by its own r; writes layers-NNN.png per "
-        "text and layers.json into --out.",
-    )
+    parser = add_subcommand(subparsers, "layers", help=HELP, description=DESCRIPTION)
     add_text_options(parser)
     parser.add_argument(
         "--layers",

@@ -14,7 +14,7 @@ This module is plain torch and knows nothing of Captum.
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Callable, Hashable, List, Optional, Tuple
+from typing import Callable, Hashable, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -88,6 +88,37 @@ class SigmaResult:
         return _chain_standard_error(self.chain_sigma, self.group_sizes, scale)
 
 
+class _CleanPass(NamedTuple):
+    """What the solver computes once, at the clean input, for every chain and step.
+
+    The warm start (:func:`_initial_rho`) and the loss of every step
+    (:class:`_Chains`) compare the perturbed outputs with these.
+
+    Attributes:
+        clean: ``s = Φ(x)``, detached, batch first.
+        weights: Per output element ``1 / r²`` on counted elements and 0 on masked
+            ones, broadcastable to ``clean``
+            (:meth:`~captum_sigma.engine.problem.SigmaProblem.element_weights`).
+        counts: ``(B,)`` counted output elements per example.
+        sizes: ``(B, n_groups)`` input elements per group (0: the example does not
+            have the group, i.e. padding).
+        jacobian: Per input, the output's exact Jacobian at ``x``
+            (:func:`_output_jacobian`) when the control variate is on; None
+            otherwise.
+    """
+
+    clean: Tensor
+    weights: Tensor
+    counts: Tensor
+    sizes: Tensor
+    jacobian: Optional[Tuple[Tensor, ...]] = None
+
+    @property
+    def present(self) -> Tensor:
+        """``(B, n_groups)`` whether each example has each group."""
+        return self.sizes > 0
+
+
 def _pooled_sigma(rho: Tensor, present: Tensor, scale: float) -> Tensor:
     """``σ`` of the chains' mean ``ρ`` (NaN for absent groups).
 
@@ -147,23 +178,11 @@ def solve_sigma(
     jacobian = None
     if options.uses_control_variate(n_outputs):
         jacobian = _output_jacobian(problem, n_outputs)
+    clean_pass = _CleanPass(clean, weights, counts, sizes, jacobian)
     rho = torch.stack(
-        [
-            _initial_rho(
-                problem,
-                replace(options, seed=s),
-                clean,
-                weights,
-                counts,
-                present,
-                jacobian,
-            )
-            for s in seeds
-        ]
+        [_initial_rho(problem, replace(options, seed=s), clean_pass) for s in seeds]
     )  # (chains, B, G)
-    rho, history, steps = _optimise(
-        problem, options, seeds, rho, clean, (weights, counts), sizes, on_step, jacobian
-    )
+    rho, history, steps = _optimise(problem, options, seeds, rho, clean_pass, on_step)
     chain_sigma = options.scale * torch.sigmoid(rho)
     nan = torch.full_like(chain_sigma, float("nan"))
     chain_sigma = torch.where(present.unsqueeze(0), chain_sigma, nan)
@@ -194,11 +213,8 @@ class _Chains:
         self,
         problem: SigmaProblem,
         rows: Tensor,
-        clean: Tensor,
+        clean_pass: _CleanPass,
         seeds: List[int],
-        weights: Tensor,
-        counts: Tensor,
-        jacobian: Optional[Tuple[Tensor, ...]] = None,
     ) -> None:
         whole = rows.numel() == problem.batch_size
         sub = problem if whole else problem.select(rows)
@@ -218,12 +234,14 @@ class _Chains:
             ),
         )
         self.present = self.problem.group_sizes() > 0
-        self.clean = torch.cat([clean[rows]] * n_chains)
-        self.weights = torch.cat([weights[rows]] * n_chains)
-        self.counts = torch.cat([counts[rows]] * n_chains)
+        self.clean = torch.cat([clean_pass.clean[rows]] * n_chains)
+        self.weights = torch.cat([clean_pass.weights[rows]] * n_chains)
+        self.counts = torch.cat([clean_pass.counts[rows]] * n_chains)
         self.jacobian = None
-        if jacobian is not None:
-            self.jacobian = tuple(torch.cat([j[rows]] * n_chains) for j in jacobian)
+        if clean_pass.jacobian is not None:
+            self.jacobian = tuple(
+                torch.cat([j[rows]] * n_chains) for j in clean_pass.jacobian
+            )
 
     def noise(self, options: SigmaOptions, step: Hashable) -> Tuple[Tensor, ...]:
         """Chain ``k``'s draws for all its rows: ``(S, chains · n, d1, ...)``."""
@@ -319,24 +337,20 @@ def _optimise(
     options: SigmaOptions,
     seeds: List[int],
     rho: Tensor,
-    clean: Tensor,
-    loss_weights: Tuple[Tensor, Tensor],
-    sizes: Tensor,
+    clean_pass: _CleanPass,
     on_step: Optional[Callable[[int], None]],
-    jacobian: Optional[Tuple[Tensor, ...]] = None,
 ) -> Tuple[Tensor, List[Tensor], Tensor]:
     """The optimisation loop over every chain of every running example.
 
-    ``loss_weights`` are ``problem.element_weights(clean)``; ``running`` are the
-    examples still stepping; ``members`` those in the forward pass (the same,
-    unless ``problem.restrict`` is None and some are done).
+    ``running`` are the examples still stepping; ``members`` those in the forward
+    pass (the same, unless ``problem.restrict`` is None and some are done).
     """
     n_chains, batch, n_groups = rho.shape
-    weights, counts = loss_weights
-    n_present = (sizes > 0).sum(1, keepdim=True).clamp_min(1)
+    sizes = clean_pass.sizes
+    n_present = clean_pass.present.sum(1, keepdim=True).clamp_min(1)
     steps = torch.zeros(batch, dtype=torch.long)
     running = members = torch.arange(batch, device=rho.device)
-    chains = _Chains(problem, members, clean, seeds, weights, counts, jacobian)
+    chains = _Chains(problem, members, clean_pass, seeds)
     param = rho.flatten(0, 1).clone().requires_grad_(True)
     adam = (
         torch.optim.Adam([param], lr=options.lr)
@@ -379,9 +393,7 @@ def _optimise(
             running = running[~done]
             if problem.restrict is not None:  # finished examples stop costing
                 members = running
-                chains = _Chains(
-                    problem, members, clean, seeds, weights, counts, jacobian
-                )
+                chains = _Chains(problem, members, clean_pass, seeds)
     if not options.uses_tol:
         rho = tracker.result().reshape(n_chains, batch, n_groups)
     return rho, history, steps
@@ -479,13 +491,7 @@ def _draw_noise(
 
 
 def _initial_rho(
-    problem: SigmaProblem,
-    options: SigmaOptions,
-    clean: Tensor,
-    weights: Tensor,
-    counts: Tensor,
-    present: Tensor,
-    jacobian: Optional[Tuple[Tensor, ...]] = None,
+    problem: SigmaProblem, options: SigmaOptions, clean_pass: _CleanPass
 ) -> Tensor:
     shape = (problem.batch_size, problem.n_groups)
     device = problem.device
@@ -494,21 +500,13 @@ def _initial_rho(
     if options.init == "random":  # ρ ~ N(0, 1), the reference's
         draw = positional_normal((options.seed, "init"), problem.n_groups, (), device)
         return draw.unsqueeze(0).expand(shape).clone()
-    fraction = _linearized_fraction(
-        problem, options, clean, weights, counts, present, jacobian
-    )
+    fraction = _linearized_fraction(problem, options, clean_pass)
     # float64: logit(1 - 1e-6) is not representable through float32's 1 - p
     return torch.logit(fraction.double()).to(fraction.dtype).detach()
 
 
 def _linearized_fraction(
-    problem: SigmaProblem,
-    options: SigmaOptions,
-    clean: Tensor,
-    weights: Tensor,
-    counts: Tensor,
-    present: Tensor,
-    jacobian: Optional[Tuple[Tensor, ...]] = None,
+    problem: SigmaProblem, options: SigmaOptions, clean_pass: _CleanPass
 ) -> Tensor:
     """Closed-form optimum of the linearised loss, as the fraction ``σ / scale``.
 
@@ -519,18 +517,20 @@ def _linearized_fraction(
     input; each further round takes it at noisy points ``x + σ ε`` of the current
     ``σ`` (a statistical linearisation: the noise the objective actually applies),
     which removes most of the first round's bias when the noise is not small.
-    With the output's exact ``jacobian`` the first round's ``a_g`` is exact.
+    With the output's exact Jacobian (``clean_pass.jacobian``) the first round's
+    ``a_g`` is exact.
     """
+    clean, weights, counts = clean_pass.clean, clean_pass.weights, clean_pass.counts
+    n_present = clean_pass.present.sum(1, keepdim=True).clamp_min(1)
     sigma: Optional[Tensor] = None
     fraction: Optional[Tensor] = None
     for round_index in range(options.warm_start_rounds):
-        if round_index == 0 and jacobian is not None:
-            sensitivity = _exact_sensitivity(problem, weights, jacobian)
+        if round_index == 0 and clean_pass.jacobian is not None:
+            sensitivity = _exact_sensitivity(problem, weights, clean_pass.jacobian)
         else:
             sensitivity = _jacobian_sensitivity(
                 problem, options, clean, weights, sigma, round_index
             )
-        n_present = present.sum(1, keepdim=True).clamp_min(1)
         sigma_squared = (
             options.rate * counts.unsqueeze(1) / (2 * n_present * sensitivity)
         )
