@@ -32,12 +32,17 @@ for dtype in fp32 bf16 fp16; do
   python3 benchmarks/bench_llm.py --device cuda --dtype $dtype --targets 1 8 32 --prompts 4 --repeats 3 2>&1 \
     | tee "$dest/gpu_bench_llm_$dtype.log" | tail -12
 done
-# issue 17: the default preset's frontier (seed agreement vs passes), the calibration of
-# its 95 % intervals against long runs of 2000 steps x 16 draws on 16 sentences (8 on
-# CPU), and its cost against LayerIG at batches 1/8/32
+# issue 17: the default preset's frontier (seed agreement vs passes; the precise preset
+# among its budgets), the calibration of its 95 % intervals against the median of three
+# long runs (2000 steps x 16 draws, seeds 2, 3, 4) on 16 sentences (8 on CPU), and its
+# cost against LayerIG at batches 1/8/32; then the precise preset's calibration (the
+# same long runs, cached)
 python3 benchmarks/bench_trust.py --device cuda --threads 1 --sections frontier calibration cost \
   --frontier-n 48 --calibration-n 16 --long-steps 2000 --long-draws 16 --reference-cache benchmarks/results/bench_trust_calibration_references_cuda.json --tag cuda 2>&1 \
   | tee "$dest/gpu_bench_trust.log" | tail -30
+python3 benchmarks/bench_trust.py --device cuda --threads 1 --sections calibration --calibration-preset precise \
+  --calibration-n 16 --long-steps 2000 --long-draws 16 --reference-cache benchmarks/results/bench_trust_calibration_references_cuda.json \
+  --tag calibration_precise_cuda 2>&1 | tee "$dest/gpu_bench_trust_precise.log" | tail -4
 python3 benchmarks/bench_rounding.py --device cuda --n 64 2>&1 | tee "$dest/gpu_bench_rounding.log" | tail -5
 python3 benchmarks/bench_dataset.py --device cuda --n 256 --batch-sizes 64 256 2>&1 \
   | tee "$dest/gpu_bench_dataset.log" | tail -8
@@ -49,4 +54,5 @@ cp benchmarks/results/bench_dataset_cuda.json benchmarks/results/bench_speed_cud
   benchmarks/results/bench_speed_default_model_cuda.json benchmarks/results/bench_rounding_cuda.json \
   benchmarks/results/bench_quality_cuda.* benchmarks/results/bench_llm_cuda*.json \
   benchmarks/results/bench_trust_cuda.json benchmarks/results/bench_trust_calibration_references_cuda.json \
+  benchmarks/results/bench_trust_calibration_precise_cuda.json \
   "$dest"/ 2>/dev/null

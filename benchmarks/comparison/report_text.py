@@ -779,7 +779,7 @@ def compose_markdown(
         "cells (label x token-length quartile of the split), round-robin over the "
         f"cells (seed {seed}), so every prefix is stratified: test table = first "
         f"{n_main}; curve metrics = first {curve_n}; faithful Sigma = first {n_c}; "
-        f"seed stability = first {main.settings['stability_n']}; model "
+        f"seed stability = first {len(main.stability_indices)}; model "
         f"randomisation = first {len(check.texts)}",
         "- target: the predicted class of the default model for every method; "
         "every Captum method explains its softmax probability "

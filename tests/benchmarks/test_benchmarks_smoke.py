@@ -4,6 +4,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -68,6 +69,22 @@ def test_bench_trust_quick_smoke(capsys):
     assert "chosen by the rule" in out and "coverage of the 95 % intervals" in out
 
 
+def test_bench_trust_calibration_summary_takes_the_median_of_the_long_runs():
+    module = load("bench_trust")
+    interval = np.array([[0.0, 10.0], [5.0, 6.0]])
+    runs = np.array([[1.0, 5.5], [20.0, 9.0], [2.0, 30.0]])  # median 2.0 and 9.0
+    median = np.median(runs, axis=0)
+    record = dict(
+        covered=module.inside(median, interval).tolist(),
+        covered_per_run=[module.inside(run, interval).tolist() for run in runs],
+        unsettled=[True, False],
+    )
+    summary = module.calibration_summary([record], [2, 3, 4])
+    assert summary["coverage"] == 0.5 and summary["tokens"] == 2
+    assert summary["coverage_per_long_run"] == [1.0, 0.0, 0.5]
+    assert summary["unsettled_share"] == 0.5
+
+
 def test_bench_trust_reference_cache_round_trips_and_survives_a_new_option(tmp_path):
     import dataclasses
 
@@ -76,24 +93,28 @@ def test_bench_trust_reference_cache_round_trips_and_survives_a_new_option(tmp_p
     module = load("bench_trust")
     path = tmp_path / "references.json"
     options = SigmaOptions(n_steps=2000, n_samples=16, chains=1, tol=None)
-    cache = module.ReferenceCache(str(path), "log-odds", options)
+    cache = module.ReferenceCache(str(path), "log-odds", options, seed=2)
     assert cache.get("a film .") is None
     cache.put("a film .", [0.5, 1.25])
     # read back by a fresh cache, also when a field outside the key differs
     # (chains, tol: not part of the long run's objective and path)
     again = module.ReferenceCache(
-        str(path), "log-odds", dataclasses.replace(options, chains=4, tol=0.1)
+        str(path), "log-odds", dataclasses.replace(options, chains=4, tol=0.1), 2
     )
     assert again.get("a film .").tolist() == [0.5, 1.25]
     # another objective (draws per step, explained output) is another entry
     assert (
         module.ReferenceCache(
-            str(path), "log-odds", dataclasses.replace(options, n_samples=8)
+            str(path), "log-odds", dataclasses.replace(options, n_samples=8), 2
         ).get("a film .")
         is None
     )
-    assert module.ReferenceCache(str(path), "logit", options).get("a film .") is None
+    assert module.ReferenceCache(str(path), "logit", options, 2).get("a film .") is None
+    # another seed is another long run (they can end in different optima)
+    assert (
+        module.ReferenceCache(str(path), "log-odds", options, 3).get("a film .") is None
+    )
     # no path: kept in memory only
-    memory = module.ReferenceCache("", "log-odds", options)
+    memory = module.ReferenceCache("", "log-odds", options, 2)
     memory.put("x", [1.0])
     assert memory.get("x").tolist() == [1.0] and not (tmp_path / "x").exists()

@@ -33,7 +33,7 @@ def test_text_explainer_takes_options_and_flat_overrides(tiny_bert):
 
 
 def test_presets_are_one_record_each():
-    assert set(PRESETS) == {"default", "fast", "reference"}
+    assert set(PRESETS) == {"default", "precise", "fast", "reference"}
     for name, preset in PRESETS.items():
         assert preset.name == name and preset.output in OUTPUTS
         assert name in preset.describe() and preset.output in preset.describe()
@@ -41,6 +41,12 @@ def test_presets_are_one_record_each():
     fast = PRESETS["fast"].options
     assert fast.passes_per_example(n_outputs=1) <= 50  # the old cost
     assert fast.chains >= 2  # still a standard error
+    # precise: the default's objective and tolerance, 8 x the steps (calibration)
+    default, precise = PRESETS["default"], PRESETS["precise"]
+    assert precise.output == default.output
+    assert precise.options == replace(
+        default.options, n_steps=8 * default.options.n_steps
+    )
 
 
 def test_the_torch_free_choices_are_the_presets():
