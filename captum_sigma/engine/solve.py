@@ -62,6 +62,10 @@ class SigmaResult:
         steps: ``(B,)`` optimisation steps each example took.
         passes: ``(B,)`` forward+backward passes of Φ each example cost (warm start
             and steps, all chains).
+        drift: ``(B, n_groups)`` how far each group's pooled score (nats per group)
+            moved over the second half of the example's steps (``|score after t
+            steps − score after ⌊t / 2⌋|``), 0 for absent groups; None when the
+            solver does not track it (see :func:`_tracks_drift`).
     """
 
     sigma: Tensor
@@ -70,6 +74,7 @@ class SigmaResult:
     chain_sigma: Optional[Tensor] = None
     steps: Optional[Tensor] = None
     passes: Optional[Tensor] = None
+    drift: Optional[Tensor] = None
 
     def scores(self, scale: float) -> Tensor:
         """Per-element scores ``log(scale / σ)`` (nats, ≥ 0); 0 for absent groups."""
@@ -79,10 +84,29 @@ class SigmaResult:
     def standard_error(self, scale: float) -> Optional[Tensor]:
         """Standard error of every group's score ``|g| · log(scale / σ_g)``.
 
-        The chains' sample standard deviation of the group score over
-        ``sqrt(chains)``, shape ``(B, n_groups)``, 0 for absent groups; None with a
-        single chain (no estimate from the run itself).
+        Two parts, added in quadrature, shape ``(B, n_groups)``, 0 for absent
+        groups; None with a single chain (no estimate from the run itself):
+
+        - the chains' sample standard deviation of the group score over
+          ``sqrt(chains)``: the Monte-Carlo noise of the returned mean at this
+          budget;
+        - the :attr:`drift` over the second half of the run: the chains share
+          their (deterministic, linearised) start and each is the running mean of
+          its Newton targets, so all of them can still be on their way to the
+          optimum together, which their spread does not see. How far their mean
+          moved over the last half of the steps estimates the distance still to
+          go (measured against long runs of the objective: ``docs/
+          trust-study.md``).
         """
+        error = self.chain_standard_error(scale)
+        if error is None or self.drift is None:
+            return error
+        return torch.sqrt(error**2 + self.drift.to(error.dtype) ** 2)
+
+    def chain_standard_error(self, scale: float) -> Optional[Tensor]:
+        """The Monte-Carlo part of :meth:`standard_error`: the chains' sample
+        standard deviation of every group's score over ``sqrt(chains)`` (what
+        ``tol`` stops on), 0 for absent groups; None with a single chain."""
         if self.chain_sigma is None or self.chain_sigma.shape[0] < 2:
             return None
         return _chain_standard_error(self.chain_sigma, self.group_sizes, scale)
@@ -182,7 +206,9 @@ def solve_sigma(
     rho = torch.stack(
         [_initial_rho(problem, replace(options, seed=s), clean_pass) for s in seeds]
     )  # (chains, B, G)
-    rho, history, steps = _optimise(problem, options, seeds, rho, clean_pass, on_step)
+    rho, history, steps, halfway = _optimise(
+        problem, options, seeds, rho, clean_pass, on_step
+    )
     chain_sigma = options.scale * torch.sigmoid(rho)
     nan = torch.full_like(chain_sigma, float("nan"))
     chain_sigma = torch.where(present.unsqueeze(0), chain_sigma, nan)
@@ -198,7 +224,36 @@ def solve_sigma(
         chain_sigma=chain_sigma,
         steps=steps,
         passes=passes,
+        drift=None if halfway is None else _drift(rho, halfway, sizes),
     )
+
+
+def _tracks_drift(options: SigmaOptions) -> bool:
+    """Whether the solver records the drift: Newton steps (each chain the running
+    mean of its targets), the last iterate returned, and two or more chains (a
+    standard error to add it to)."""
+    return (
+        options.optimizer == "newton"
+        and options.selection == "final"
+        and options.chains >= 2
+    )
+
+
+def _drift(rho: Tensor, halfway: Tensor, sizes: Tensor) -> Tensor:
+    """``|g| · |log sigmoid(ρ̄) − log sigmoid(ρ̄_half)|``: the change of each group's
+    pooled score (the score of the chains' mean ``ρ``) over the second half of the
+    run, nats per group, 0 for absent groups."""
+    final = torch.nn.functional.logsigmoid(rho.mean(0))
+    half = torch.nn.functional.logsigmoid(halfway)
+    return torch.where(sizes > 0, sizes * (final - half).abs(), torch.zeros_like(half))
+
+
+def _halfway(trail: List[Tensor], steps: Tensor) -> Tensor:
+    """Each example's chains' mean ``ρ`` after ``⌊t / 2⌋`` of its ``t`` steps (after
+    the first step when ``t < 2``), from the per-step means in ``trail``."""
+    stacked = torch.stack(trail)  # (steps, B, G)
+    index = (steps // 2 - 1).clamp_min(0).to(stacked.device)
+    return stacked[index, torch.arange(stacked.shape[1], device=stacked.device)]
 
 
 class _Chains:
@@ -339,11 +394,13 @@ def _optimise(
     rho: Tensor,
     clean_pass: _CleanPass,
     on_step: Optional[Callable[[int], None]],
-) -> Tuple[Tensor, List[Tensor], Tensor]:
+) -> Tuple[Tensor, List[Tensor], Tensor, Optional[Tensor]]:
     """The optimisation loop over every chain of every running example.
 
     ``running`` are the examples still stepping; ``members`` those in the forward
     pass (the same, unless ``problem.restrict`` is None and some are done).
+    Returns the final ``ρ``, the loss history, the steps per example and, when
+    :func:`_tracks_drift`, the chains' mean ``ρ`` half-way (:func:`_halfway`).
     """
     n_chains, batch, n_groups = rho.shape
     sizes = clean_pass.sizes
@@ -359,6 +416,7 @@ def _optimise(
     )
     tracker = _Selection(options, param.detach())
     history: List[Tensor] = []  # kept on the device: no host sync per step
+    trail: Optional[List[Tensor]] = [] if _tracks_drift(options) else None
     for step in range(options.step_limit):
         leaf = param if adam is not None else _rows_leaf(rho, members)
         losses = chains.losses(options, leaf, step)
@@ -379,6 +437,8 @@ def _optimise(
             rho[:, members] = block
         steps[running.cpu()] += 1
         history.append(losses.detach().mean())
+        if trail is not None:  # the chains' mean ρ after every step, on the device
+            trail.append(rho.mean(0))
         if on_step is not None:
             on_step(running.numel())
         if not options.uses_tol:
@@ -396,7 +456,8 @@ def _optimise(
                 chains = _Chains(problem, members, clean_pass, seeds)
     if not options.uses_tol:
         rho = tracker.result().reshape(n_chains, batch, n_groups)
-    return rho, history, steps
+    halfway = None if not trail else _halfway(trail, steps)
+    return rho, history, steps, halfway
 
 
 def _rows_leaf(rho: Tensor, rows: Tensor) -> Tensor:

@@ -42,9 +42,38 @@ def test_sigma_pools_the_chains_rho_and_error_is_the_chains_spread():
     # the score is convex in ρ: the pooled score is below the mean of the chains'
     assert (_scores(result.sigma, 8) <= chain_scores.mean(0) + 1e-6).all()
     expected = chain_scores.std(0, unbiased=True) / 2
-    torch.testing.assert_close(result.standard_error(1.0), expected)
+    torch.testing.assert_close(result.chain_standard_error(1.0), expected)
+    # the reported error adds the drift over the second half in quadrature
+    torch.testing.assert_close(
+        result.standard_error(1.0), (expected**2 + result.drift**2).sqrt()
+    )
     single = solve_sigma(problem, SigmaOptions(scale=1.0, chains=1))
     assert single.standard_error(1.0) is None  # no estimate from one chain
+    assert single.drift is None
+
+
+def test_drift_is_the_pooled_scores_change_over_the_second_half():
+    """A run of t steps repeats the first t / 2 steps of a run of t (the same
+    noise streams), so the drift is the difference of the two runs' scores. On a
+    linear Φ the linearised start is the optimum (no drift); from a constant start
+    the run moves."""
+    problem, _ = linear_problem(WEIGHTS, length=2, dim=8, seed=3)
+    linearised = SigmaOptions(scale=1.0, chains=4, tol=None, n_steps=20)
+    assert solve_sigma(problem, linearised).drift.abs().max() < 1e-4
+    options = replace(linearised, init="constant")
+    full = solve_sigma(problem, options)
+    half = solve_sigma(problem, replace(options, n_steps=10))
+    expected = (_scores(full.sigma, 8) - _scores(half.sigma, 8)).abs()
+    torch.testing.assert_close(full.drift, expected, rtol=1e-5, atol=1e-6)
+    assert bool((full.drift > 0).any())
+    # with tol, each example's own half-way: the same as a fixed run of its steps
+    stopping = replace(options, tol=0.01, n_steps=6, max_steps=200)
+    run = solve_sigma(problem, stopping)
+    for row in range(2):
+        steps = int(run.steps[row])
+        again = solve_sigma(problem, replace(stopping, tol=None, n_steps=steps // 2))
+        expected = (_scores(run.sigma, 8) - _scores(again.sigma, 8))[row].abs()
+        torch.testing.assert_close(run.drift[row], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_intervals_cover_the_closed_form_optimum():
@@ -89,9 +118,10 @@ class _CountingLinear:
 
 
 def _relative_error(result, dim=32):
-    """Every group's standard error over the example's largest score."""
+    """Every group's chain standard error (what ``tol`` stops on) over the
+    example's largest score."""
     top = _scores(result.sigma, dim).amax(1, keepdim=True)
-    return result.standard_error(1.0) / top
+    return result.chain_standard_error(1.0) / top
 
 
 def test_tol_stops_each_example_when_its_errors_are_below_it():
