@@ -116,7 +116,8 @@ def test_explained_output_preset_and_rate(model_dir, data_file, tmp_path, capsys
     assert_one_line_error(
         code,
         err,
-        "--preset must be one of ('default', 'precise', 'fast', 'reference'), got 'slow'",
+        "--preset must be one of ('default', 'precise', 'fast', 'reference'), "
+        "got 'slow'",
     )
 
 

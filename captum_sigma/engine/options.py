@@ -69,18 +69,23 @@ class SigmaOptions:
             each with its own noise streams (chain 0 uses ``seed`` itself, chain
             ``k`` the seed :func:`chain_seed` derives). The result is their mean
             score (the geometric mean of ``σ``) and, with two or more chains, every
-            group's score carries a standard error: the chains' sample standard
-            deviation over ``sqrt(chains)``. The chains are independent and
-            identically distributed given the input, so this is an unbiased
-            estimate of the Monte-Carlo variance of the returned mean at this
-            budget (not of the bias of stopping early, which a calibration
-            against a long run measures: ``benchmarks/bench_trust.py``).
+            group's score carries a standard error. Its Monte-Carlo part is the
+            chains' sample standard deviation over ``sqrt(chains)`` (the chains
+            are independent and identically distributed given the input: an
+            unbiased estimate of the variance of the returned mean at this
+            budget). With Newton steps and ``selection="final"`` it adds, in
+            quadrature, how far the chains' mean still moved over the second half
+            of the run: the chains share their start, so the bias of stopping
+            early moves them together and their spread does not see it
+            (``SigmaResult.standard_error``; calibrated against long runs by
+            ``benchmarks/bench_trust.py``).
         tol: With ``chains >= 2``, ``optimizer="newton"`` and
             ``selection="final"`` (:attr:`uses_tol`; otherwise exactly
             ``n_steps`` steps run): keep stepping after ``n_steps`` until the
-            standard error of every group's score (``|g| · log(scale / σ_g)``,
-            nats per group) is at most ``tol`` times the example's largest score
-            (a relative tolerance: scores of different outputs and models differ
+            chains' standard error (the Monte-Carlo part) of every group's score
+            (``|g| · log(scale / σ_g)``, nats per group) is at most ``tol``
+            times the example's largest score (a relative tolerance: scores of
+            different outputs and models differ
             in size, their ranking is what a reader uses), or ``max_steps`` steps
             were taken. An example that is done stops costing: the next steps run
             on the others only. None: exactly ``n_steps`` steps.
@@ -98,7 +103,7 @@ class SigmaOptions:
 
     The defaults are the ``"default"`` preset's (:mod:`captum_sigma.text.presets`):
     rate 1, 4 independent chains of one draw per step, 23 steps each, then more
-    steps until every group's standard error is at most 10 % of the example's
+    steps until every group's chain standard error is at most 10 % of the example's
     largest score, at most 115; for a scalar output (a class's logit, log-odds or
     probability) with the control variate that is 93 to 461 forward+backward
     passes per example

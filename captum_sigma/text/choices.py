@@ -43,8 +43,8 @@ DEFAULT_PRESET = "default"
 PRESET_SUMMARIES: Dict[str, str] = {
     "default": "stable by default: independent chains until every token's standard "
     "error is below the tolerance",
-    "precise": "calibrated intervals: the default with 8 times the steps (about 8 "
-    "times its cost)",
+    "precise": "closer to the converged values: the default with 8 times the steps "
+    "(about 8 times its cost)",
     "fast": "about the old 50-pass cost, with a rough standard error (2 chains)",
     "reference": "the paper's reference run (Adam, 5000 steps, random init, lowest "
     "single-sample loss), rate 0.1",

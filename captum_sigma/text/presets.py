@@ -103,7 +103,7 @@ _DEFAULT_OPTIONS = SigmaOptions()
 _PRESET_OPTIONS: Dict[str, SigmaOptions] = {
     "default": _DEFAULT_OPTIONS,
     # 8 x the steps: the chains' average forgets their shared linearised start
-    # (docs/trust-study.md, calibration against the median of three long runs)
+    # (docs/trust-study.md: half the default's error against long runs)
     "precise": replace(_DEFAULT_OPTIONS, n_steps=8 * _DEFAULT_OPTIONS.n_steps),
     "fast": replace(_DEFAULT_OPTIONS, chains=2, n_steps=23, tol=None),
     "reference": REFERENCE_OPTIONS,
