@@ -164,6 +164,8 @@ def train_planted_model(
         return_tensors="pt",
     )
     targets = torch.as_tensor(list(labels), dtype=torch.long)
+    # transformers initialises weights from torch's global RNG (no generator
+    # argument), so it is seeded inside a fork: the caller's RNG state is restored
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         config = BertConfig(
@@ -205,6 +207,8 @@ def _train_step(
         labels=targets[rows],
     )
     optimizer.zero_grad(set_to_none=True)
+    # the model is the one built above for this check, not a user's: its .grad
+    # is what its optimizer reads
     output.loss.backward()
     optimizer.step()
     return float(output.loss.detach()) * rows.numel() / targets.shape[0]
